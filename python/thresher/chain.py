@@ -1,0 +1,146 @@
+"""Running a list of steps over record batches, with per-step counts and rejected rows.
+
+This is the whole per-batch data path; executors, stages and the notebook API all go through it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from thresher.io.readers import ShardReader
+from thresher.steps.base import Step
+
+DROP_REASON = "drop_reason"
+INPUT_STEP = "input"
+
+
+@dataclass
+class StepCounts:
+    rows_in: int = 0
+    rows_kept: int = 0
+    rows_dropped: Counter = field(default_factory=Counter)
+
+    def add(self, other: StepCounts) -> None:
+        self.rows_in += other.rows_in
+        self.rows_kept += other.rows_kept
+        self.rows_dropped.update(other.rows_dropped)
+
+    def check(self, where: str) -> None:
+        dropped = sum(self.rows_dropped.values())
+        if self.rows_in != self.rows_kept + dropped:
+            raise AssertionError(
+                f"{where}: row accounting broken: {self.rows_in} in != {self.rows_kept} kept + {dropped} dropped"
+            )
+
+    def to_json(self) -> dict:
+        return {
+            "rows_in": self.rows_in,
+            "rows_kept": self.rows_kept,
+            "rows_dropped": dict(sorted(self.rows_dropped.items())),
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict) -> StepCounts:
+        return cls(doc["rows_in"], doc["rows_kept"], Counter(doc["rows_dropped"]))
+
+
+@dataclass
+class ChainOutput:
+    kept: pa.RecordBatch
+    rejected: list[pa.RecordBatch]
+    counts: dict[str, StepCounts]  # by step name, INPUT_STEP first when input is validated
+
+
+class StepChain:
+    """Applies steps in order to a batch: signals, decision, split into kept and rejected."""
+
+    def __init__(
+        self,
+        steps: list[Step],
+        text_column: str,
+        validate_input: bool = False,
+        max_document_bytes: int | None = None,
+    ) -> None:
+        self.steps = steps
+        self.text_column = text_column
+        self.validate_input = validate_input
+        self.max_document_bytes = max_document_bytes
+
+    def signal_columns(self) -> list[pa.Field]:
+        return [pa.field(step.signal_column(f.name), f.type) for step in self.steps for f in step.signal_fields()]
+
+    def _input_validation(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.RecordBatch | None, StepCounts]:
+        text = batch.column(self.text_column)
+        reason = pc.if_else(pc.is_null(text), pa.scalar("null_text"), pa.nulls(batch.num_rows, pa.string()))
+        flag_index = batch.schema.get_field_index(ShardReader.INVALID_UTF8_COLUMN)
+        if flag_index >= 0:
+            invalid = batch.column(flag_index)
+            reason = pc.if_else(pc.fill_null(invalid, False), pa.scalar("invalid_utf8"), reason)
+            batch = batch.remove_column(flag_index)
+        if self.max_document_bytes is not None:
+            too_large = pc.fill_null(pc.greater(pc.binary_length(text), self.max_document_bytes), False)
+            reason = pc.if_else(pc.and_(too_large, pc.is_null(reason)), pa.scalar("document_too_large"), reason)
+        return self._split(batch, INPUT_STEP, reason)
+
+    def _split(
+        self, full: pa.RecordBatch, step_name: str, reason: pa.Array
+    ) -> tuple[pa.RecordBatch, pa.RecordBatch | None, StepCounts]:
+        keep = pc.is_null(reason)
+        counts = StepCounts(rows_in=full.num_rows)
+        n_dropped = full.num_rows - pc.sum(keep.cast(pa.int64())).as_py() if full.num_rows else 0
+        if n_dropped == 0:
+            counts.rows_kept = full.num_rows
+            return full, None, counts
+        kept = full.filter(keep)
+        dropped_mask = pc.invert(keep)
+        dropped_reasons = reason.filter(dropped_mask)
+        rejected = full.filter(dropped_mask)
+        labelled = pc.binary_join_element_wise(pa.scalar(step_name), dropped_reasons, ":")
+        rejected = rejected.append_column(DROP_REASON, labelled.cast(pa.string()))
+        counts.rows_kept = kept.num_rows
+        for item in pc.value_counts(dropped_reasons).to_pylist():
+            counts.rows_dropped[item["values"]] += item["counts"]
+        return kept, rejected, counts
+
+    def run_step(self, step: Step, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.RecordBatch | None, StepCounts]:
+        text = batch.column(self.text_column)
+        signals = step.compute_signals(text, batch)
+        if signals.num_rows != batch.num_rows:
+            raise AssertionError(
+                f"step {step.name!r} returned {signals.num_rows} signal rows for {batch.num_rows} documents"
+            )
+        decision = step.decide(signals, batch)
+        full = batch
+        for name, column in zip(signals.schema.names, signals.columns, strict=True):
+            full = _set_column(full, step.signal_column(name), column)
+        for name, column in decision.extra_columns.items():
+            full = _set_column(full, name, column)
+        if decision.text is not None:
+            full = _set_column(full, self.text_column, decision.text)
+        return self._split(full, step.name, decision.reason)
+
+    def run(self, batch: pa.RecordBatch) -> ChainOutput:
+        counts: dict[str, StepCounts] = {}
+        rejected: list[pa.RecordBatch] = []
+        if self.validate_input:
+            batch, dropped, counts[INPUT_STEP] = self._input_validation(batch)
+            if dropped is not None:
+                rejected.append(dropped)
+        for step in self.steps:
+            batch, dropped, counts[step.name] = self.run_step(step, batch)
+            if dropped is not None:
+                rejected.append(dropped)
+        return ChainOutput(batch, rejected, counts)
+
+
+def _set_column(batch: pa.RecordBatch, name: str, column: pa.Array) -> pa.RecordBatch:
+    index = batch.schema.get_field_index(name)
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if index >= 0:
+        return batch.set_column(index, pa.field(name, column.type), column)
+    return batch.append_column(pa.field(name, column.type), column)

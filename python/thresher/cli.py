@@ -1,0 +1,144 @@
+"""`filter`: the command line.
+
+filter run PIPELINE [--output DIR] [--set key.path=value]... [--workers N] [--force] [--quiet]
+filter validate PIPELINE [--set ...]
+filter schema            JSON Schema of pipeline files
+filter steps             the registered step types and their parameters
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from thresher.config import ConfigError, load_pipeline, pipeline_json_schema
+from thresher.io.readers import InputError
+
+log = logging.getLogger("thresher")
+
+
+def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pipeline", help="pipeline YAML file")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a key of the pipeline file (repeatable), e.g. --set steps.0.min_words=20",
+    )
+    p.add_argument("--output", "-o", help="output directory (overrides output.path)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="filter", description="Thresher: pretraining data-quality filtering")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a pipeline")
+    _add_pipeline_args(run)
+    run.add_argument("--workers", type=int, help="worker processes (overrides executor.workers)")
+    run.add_argument("--force", action="store_true", help="redo everything, discarding earlier output")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress bars (batch logs)")
+
+    validate = sub.add_parser("validate", help="check a pipeline file without running it")
+    _add_pipeline_args(validate)
+
+    sub.add_parser("schema", help="print the JSON Schema of pipeline files")
+    sub.add_parser("steps", help="list step types and their parameters")
+    return parser
+
+
+def _load(args: argparse.Namespace):
+    return load_pipeline(args.pipeline, overrides=args.overrides, output=args.output)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from thresher.stages import Plan
+
+    config = _load(args)
+    plan = Plan.create(config)
+    print(f"{args.pipeline}: valid; {len(config.specs)} steps, {len(plan.shards)} input shards")
+    for stage in plan.stages:
+        print(f"  stage {stage.name}: {stage.kind}, {stage.num_tasks} tasks")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from thresher.executors.local import LocalExecutor
+    from thresher.stages import Plan
+
+    config = _load(args)
+    workers = args.workers or config.executor.workers
+    plan = Plan.create(config)
+    executor = LocalExecutor(workers=workers, quiet=args.quiet)
+    try:
+        summary = executor.run(plan, force=args.force)
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished shards are kept, no partial file was left; rerun to resume", file=sys.stderr)
+        return 130
+    for stage in summary.stages:
+        if stage.get("skipped"):
+            print(f"{stage['name']}: {stage['skipped']} of {stage['tasks']} tasks already done, skipped")
+    if not summary.ok:
+        print(
+            f"\nFAILED: {len(summary.errors)} task(s) failed; finished tasks are kept, rerun to retry:", file=sys.stderr
+        )
+        for err in summary.errors:
+            print(f"  [{err.stage} #{err.task}] {err.where}\n    {err.message}", file=sys.stderr)
+        return 1
+    stats = summary.stats or {}
+    _print_summary(stats, config.output.path, summary.seconds)
+    return 0
+
+
+def _print_summary(stats: dict, out: str, seconds: float) -> None:
+    n_in, n_out = stats.get("input_rows", 0), stats.get("output_rows", 0)
+    share = f" ({100 * n_out / n_in:.1f}%)" if n_in else ""
+    print(f"\n{n_in:,} documents in, {n_out:,} kept{share}, in {seconds:.1f}s -> {out}")
+    validation = stats.get("input_validation", {})
+    for reason, n in validation.get("rows_dropped", {}).items():
+        print(f"  input:{reason}: {n:,} dropped")
+    width = max((len(s["name"]) for s in stats.get("steps", [])), default=4)
+    for step in stats.get("steps", []):
+        dropped = sum(step["rows_dropped"].values())
+        print(
+            f"  {step['name']:<{width}}  {step['rows_in']:>9,} in  {step['rows_kept']:>9,} kept  {dropped:>9,} dropped"
+        )
+        for reason, n in sorted(step["rows_dropped"].items(), key=lambda kv: -kv[1]):
+            print(f"  {'':<{width}}    {reason}: {n:,}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "validate":
+            return cmd_validate(args)
+        if args.command == "schema":
+            print(json.dumps(pipeline_json_schema(), indent=2))
+            return 0
+        if args.command == "steps":
+            from thresher.steps.registry import all_step_classes
+
+            for name, cls in sorted(all_step_classes().items()):
+                doc = (cls.__doc__ or "").strip().split("\n")[0]
+                print(f"{name}: {doc}")
+                for key, f in cls.Params.model_fields.items():
+                    print(f"    {key} = {f.default!r}" + (f"  # {f.description}" if f.description else ""))
+            return 0
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except RuntimeError as err:
+        if type(err).__name__ == "PipelineChanged":
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        raise
+    return 2

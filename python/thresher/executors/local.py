@@ -1,0 +1,225 @@
+"""The local executor: stages in order, each stage's tasks over a pool of worker processes.
+
+With one worker everything runs in this process (easy to debug). With more, tasks go to a
+`ProcessPoolExecutor` started with `spawn` (rayon's thread pool does not survive `fork`), and
+workers report rows and bytes through a queue so the progress bar moves inside long shards.
+A failed task does not stop the others of its stage; the run ends non-zero with a summary.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import threading
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from thresher.io.readers import InputError
+from thresher.stages import Plan, Stage
+
+
+@dataclass
+class TaskError:
+    stage: str
+    task: int
+    where: str
+    message: str
+
+
+@dataclass
+class RunSummary:
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[TaskError] = field(default_factory=list)
+    stats: dict[str, Any] | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _describe_error(err: BaseException) -> str:
+    if isinstance(err, InputError | ValueError | OSError):
+        return f"{type(err).__name__}: {err}"
+    return "".join(traceback.format_exception(type(err), err, err.__traceback__)).strip()
+
+
+# -- worker side -------------------------------------------------------------------------------
+_WORKER_PLAN: Plan | None = None
+_WORKER_QUEUE: Any = None
+
+
+def _init_worker(plan: Plan, progress_queue: Any, rayon_threads: int) -> None:
+    global _WORKER_PLAN, _WORKER_QUEUE
+    os.environ.setdefault("RAYON_NUM_THREADS", str(rayon_threads))
+    _WORKER_PLAN = plan.reload()
+    _WORKER_QUEUE = progress_queue
+
+
+def _worker_task(stage_index: int, task: int) -> tuple[int, dict[str, Any] | None, str | None]:
+    assert _WORKER_PLAN is not None
+    stage = _WORKER_PLAN.stages[stage_index]
+
+    def report(rows: int, nbytes: int) -> None:
+        _WORKER_QUEUE.put((rows, nbytes))
+
+    try:
+        return task, _WORKER_PLAN.run_task(stage, task, report if stage.kind == "map" else None), None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # noqa: BLE001 - reported to the parent with its traceback
+        return task, None, _describe_error(err)
+
+
+# -- parent side -------------------------------------------------------------------------------
+class ProgressBar:
+    """Shards done, rows, rows/s and MB/s of text; silent when not on a terminal if quiet."""
+
+    def __init__(self, stage: Stage, total: int, quiet: bool) -> None:
+        self.quiet = quiet
+        self.rows = 0
+        self.bytes = 0
+        self.started = time.time()
+        self.bar = None
+        if not quiet:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=total,
+                desc=stage.name,
+                unit="task" if stage.kind == "reduce" else "shard",
+                dynamic_ncols=True,
+                leave=True,
+            )
+
+    def add_rows(self, rows: int, nbytes: int) -> None:
+        self.rows += rows
+        self.bytes += nbytes
+        if self.bar is not None:
+            elapsed = max(time.time() - self.started, 1e-9)
+            self.bar.set_postfix_str(
+                f"{self.rows:,} rows, {self.rows / elapsed:,.0f} rows/s, {self.bytes / elapsed / 1e6:.1f} MB/s",
+                refresh=False,
+            )
+            self.bar.refresh()
+
+    def task_done(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class LocalExecutor:
+    def __init__(self, workers: int = 1, quiet: bool = False) -> None:
+        self.workers = workers
+        self.quiet = quiet
+
+    def run(self, plan: Plan, force: bool = False) -> RunSummary:
+        started = time.time()
+        summary = RunSummary()
+        plan.prepare_output(force=force)
+        for index, stage in enumerate(plan.stages):
+            pending = plan.pending_tasks(stage)
+            info = {
+                "name": stage.name,
+                "kind": stage.kind,
+                "tasks": stage.num_tasks,
+                "skipped": stage.num_tasks - len(pending),
+            }
+            summary.stages.append(info)
+            if not pending:
+                continue
+            stage_started = time.time()
+            bar = ProgressBar(stage, stage.num_tasks, self.quiet)
+            bar.bar and bar.bar.update(stage.num_tasks - len(pending))
+            try:
+                if self.workers == 1 or len(pending) == 1:
+                    errors = self._run_inline(plan, stage, pending, bar)
+                else:
+                    errors = self._run_pool(plan, index, stage, pending, bar)
+            finally:
+                bar.close()
+            info["seconds"] = round(time.time() - stage_started, 3)
+            info["rows"] = bar.rows
+            info["text_bytes"] = bar.bytes
+            summary.errors.extend(errors)
+            if errors:
+                break  # later stages depend on this one
+        if summary.ok:
+            summary.stats = plan.merge_stats()
+        summary.seconds = time.time() - started
+        return summary
+
+    def _run_inline(self, plan: Plan, stage: Stage, pending: list[int], bar: ProgressBar) -> list[TaskError]:
+        errors = []
+        for task in pending:
+            try:
+                plan.run_task(stage, task, bar.add_rows if stage.kind == "map" else None)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as err:  # noqa: BLE001 - one failed task must not stop the others
+                errors.append(TaskError(stage.name, task, _task_where(plan, stage, task), _describe_error(err)))
+            bar.task_done()
+        return errors
+
+    def _run_pool(self, plan: Plan, index: int, stage: Stage, pending: list[int], bar: ProgressBar) -> list[TaskError]:
+        ctx = multiprocessing.get_context("spawn")
+        progress_queue = ctx.Queue()
+        workers = min(self.workers, len(pending))
+        rayon_threads = max(1, (os.cpu_count() or 1) // workers)
+        stop = threading.Event()
+
+        def drain() -> None:
+            while not stop.is_set():
+                try:
+                    rows, nbytes = progress_queue.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                except (EOFError, OSError):
+                    return
+                bar.add_rows(rows, nbytes)
+
+        drainer = threading.Thread(target=drain, daemon=True)
+        drainer.start()
+        errors: list[TaskError] = []
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(plan, progress_queue, rayon_threads),
+        )
+        try:
+            futures: dict[Future, int] = {pool.submit(_worker_task, index, t): t for t in pending}
+            remaining = set(futures)
+            while remaining:
+                done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    task = futures[fut]
+                    try:
+                        _, _, error = fut.result()
+                    except BaseException as err:  # noqa: BLE001 - a worker died (killed, OOM)
+                        error = f"worker process failed: {type(err).__name__}: {err}"
+                    if error is not None:
+                        errors.append(TaskError(stage.name, task, _task_where(plan, stage, task), error))
+                    bar.task_done()
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            stop.set()
+            drainer.join(timeout=2)
+        return errors
+
+
+def _task_where(plan: Plan, stage: Stage, task: int) -> str:
+    if stage.kind == "map":
+        return plan.shards[task].uri
+    return f"{stage.name} partition {task}"

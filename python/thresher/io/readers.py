@@ -1,0 +1,295 @@
+"""Readers: shard discovery and streaming batches out of Parquet and JSON Lines files.
+
+Files are read row group by row group (Parquet) or block by block (JSONL), so a worker's memory
+does not grow with the shard. Every error names the file, and the row group and column where
+one applies.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from thresher import _core
+from thresher.config import InputConfig
+
+
+class InputError(Exception):
+    """A shard cannot be read as configured. The message names the file (and row group/column)."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int
+    path: str  # path as the filesystem sees it
+    uri: str  # as the user wrote it, for messages
+    name: str  # output file stem, unique within a run
+    format: str  # "parquet" or "jsonl"
+
+
+_JSONL_SUFFIXES = (
+    ".jsonl",
+    ".json",
+    ".ndjson",
+    ".jsonl.gz",
+    ".json.gz",
+    ".jsonl.zst",
+    ".json.zst",
+    ".jsonl.zstd",
+    ".ndjson.gz",
+    ".ndjson.zst",
+)
+
+
+def _format_of(path: str, configured: str) -> str:
+    if configured != "auto":
+        return configured
+    lower = path.lower()
+    if lower.endswith(".parquet") or lower.endswith(".pq"):
+        return "parquet"
+    if lower.endswith(_JSONL_SUFFIXES):
+        return "jsonl"
+    raise InputError(f"{path}: cannot tell the format from the name; set input.format to parquet or jsonl")
+
+
+def _stem(path: str) -> str:
+    name = PurePosixPath(path).name
+    for suffix in (".gz", ".zst", ".zstd"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    for suffix in (".parquet", ".pq", ".jsonl", ".ndjson", ".json"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
+    """A pyarrow filesystem and the path within it (local paths, s3://, gs://, hdfs:// ...)."""
+    if "://" in uri:
+        return pafs.FileSystem.from_uri(uri)
+    return pafs.LocalFileSystem(), os.path.abspath(uri)
+
+
+def discover_shards(config: InputConfig) -> list[Shard]:
+    """Expands `input.paths` into a sorted, de-duplicated list of shards."""
+    found: list[tuple[str, str]] = []
+    for pattern in config.paths:
+        fs, path = filesystem_for(pattern)
+        if any(ch in path for ch in "*?["):
+            if isinstance(fs, pafs.LocalFileSystem):
+                matches = sorted(glob.glob(path, recursive=True))
+            else:
+                base = path.split("*", 1)[0].rsplit("/", 1)[0]
+                infos = fs.get_file_info(pafs.FileSelector(base, recursive=True))
+                matches = sorted(i.path for i in infos if i.is_file and PurePosixPath(i.path).match(path))
+            matches = [m for m in matches if not os.path.basename(m).startswith((".", "_"))]
+            if not matches:
+                raise InputError(f"{pattern}: no file matches this pattern")
+            scheme = pattern.split("://", 1)[0] + "://" if "://" in pattern else ""
+            found.extend((m, scheme + m if scheme else m) for m in matches)
+        else:
+            info = fs.get_file_info(path)
+            if info.type == pafs.FileType.NotFound:
+                raise InputError(f"{pattern}: no such file")
+            if info.type == pafs.FileType.Directory:
+                infos = fs.get_file_info(pafs.FileSelector(path, recursive=True))
+                files = sorted(
+                    i.path
+                    for i in infos
+                    if i.is_file
+                    and not i.base_name.startswith((".", "_"))
+                    and i.path.lower().endswith((".parquet", ".pq", *_JSONL_SUFFIXES))
+                )
+                if not files:
+                    raise InputError(f"{pattern}: directory holds no .parquet or .jsonl files")
+                found.extend((f, f) for f in files)
+            else:
+                found.append((path, pattern))
+    seen: set[str] = set()
+    unique = [(p, u) for p, u in found if not (p in seen or seen.add(p))]
+    stems = [_stem(p) for p, _ in unique]
+    clash = len(set(stems)) != len(stems)
+    shards = []
+    for i, ((path, uri), stem) in enumerate(zip(unique, stems, strict=True)):
+        name = f"{i:05d}_{stem}" if clash else stem
+        shards.append(Shard(index=i, path=path, uri=uri, name=name, format=_format_of(path, config.format)))
+    return shards
+
+
+@dataclass
+class ReadBatch:
+    batch: pa.RecordBatch
+    row_group: int  # Parquet row group, or JSONL block, the batch came from
+    first_row: int  # row number of the batch's first row within the shard
+
+
+class ShardReader:
+    """Streams a shard as record batches whose text column is a string type and whose id column
+    exists. Invalid UTF-8 in a binary text column becomes null text plus a flag column that the
+    pipeline turns into a counted rejection."""
+
+    INVALID_UTF8_COLUMN = "__thresher_invalid_utf8"
+
+    def __init__(self, shard: Shard, config: InputConfig, filesystem: pafs.FileSystem | None = None):
+        self.shard = shard
+        self.config = config
+        self.fs = filesystem or filesystem_for(shard.uri)[0]
+        self._file_schema: pa.Schema | None = None
+
+    def empty_schema(self) -> pa.Schema:
+        """The schema batches would have, for writing an empty output of an empty shard."""
+        if self._file_schema is None:
+            fields = [pa.field(self.config.text_column, pa.large_string())]
+            if self.config.id_column:
+                fields.append(pa.field(self.config.id_column, pa.string()))
+            self._file_schema = pa.schema(fields)
+        empty = pa.RecordBatch.from_pylist([], schema=self._file_schema)
+        return self._prepare(empty, 0, 0).schema
+
+    def _where(self, row_group: int | None = None, column: str | None = None) -> str:
+        parts = [self.shard.uri]
+        if row_group is not None:
+            parts.append(f"row group {row_group}" if self.shard.format == "parquet" else f"block {row_group}")
+        if column is not None:
+            parts.append(f"column {column!r}")
+        return ", ".join(parts)
+
+    def __iter__(self) -> Iterator[ReadBatch]:
+        if self.shard.format == "parquet":
+            yield from self._read_parquet()
+        else:
+            yield from self._read_jsonl()
+
+    # -- parquet ----------------------------------------------------------------------------
+    def _read_parquet(self) -> Iterator[ReadBatch]:
+        try:
+            handle = self.fs.open_input_file(self.shard.path)
+            parquet = pq.ParquetFile(handle)
+        except FileNotFoundError:
+            raise InputError(f"{self._where()}: no such file") from None
+        except (pa.ArrowException, OSError) as err:
+            raise InputError(f"{self._where()}: not a readable Parquet file ({err})") from None
+        schema = parquet.schema_arrow
+        columns = self._columns_to_read(schema)
+        self._file_schema = schema if columns is None else pa.schema([schema.field(c) for c in columns])
+        row = 0
+        for rg in range(parquet.num_row_groups):
+            try:
+                for batch in parquet.iter_batches(
+                    batch_size=self.config.batch_rows, row_groups=[rg], columns=columns, use_threads=False
+                ):
+                    prepared = self._prepare(batch, rg, row)
+                    yield ReadBatch(prepared, rg, row)
+                    row += batch.num_rows
+            except InputError:
+                raise
+            except (pa.ArrowException, OSError) as err:
+                raise InputError(f"{self._where(rg)}: cannot decode ({err})") from None
+        handle.close()
+
+    def _columns_to_read(self, schema: pa.Schema) -> list[str] | None:
+        text = self.config.text_column
+        if schema.get_field_index(text) < 0:
+            raise InputError(
+                f"{self._where(column=text)}: no such column (the file has: {', '.join(schema.names)});"
+                " set input.text_column"
+            )
+        if self.config.columns is None:
+            return None
+        wanted = list(dict.fromkeys([text, *self.config.columns]))
+        if self.config.id_column and schema.get_field_index(self.config.id_column) >= 0:
+            wanted.append(self.config.id_column)
+        missing = [c for c in wanted if schema.get_field_index(c) < 0]
+        if missing:
+            raise InputError(f"{self._where()}: columns {missing} listed in input.columns are missing")
+        return list(dict.fromkeys(wanted))
+
+    # -- jsonl ------------------------------------------------------------------------------
+    def _read_jsonl(self) -> Iterator[ReadBatch]:
+        lower = self.shard.path.lower()
+        compression = "gzip" if lower.endswith(".gz") else "zstd" if lower.endswith((".zst", ".zstd")) else None
+        try:
+            stream = self.fs.open_input_stream(self.shard.path, compression=compression)
+        except FileNotFoundError:
+            raise InputError(f"{self._where()}: no such file") from None
+        text = self.config.text_column
+        explicit = [pa.field(text, pa.large_string())]
+        if self.config.id_column:
+            explicit.append(pa.field(self.config.id_column, pa.string()))
+        parse = pajson.ParseOptions(
+            explicit_schema=pa.schema(explicit), unexpected_field_behavior="infer", newlines_in_values=False
+        )
+        read = pajson.ReadOptions(block_size=8 * 1024 * 1024, use_threads=False)
+        try:
+            reader = pajson.open_json(stream, read_options=read, parse_options=parse)
+        except pa.ArrowInvalid as err:
+            if "Empty" in str(err) or "empty" in str(err):
+                return
+            raise InputError(f"{self._where(0)}: not valid JSON Lines ({err})") from None
+        except (pa.ArrowException, OSError) as err:
+            raise InputError(f"{self._where(0)}: cannot read ({err})") from None
+        self._file_schema = reader.schema
+        row, block = 0, 0
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            except (pa.ArrowException, OSError) as err:
+                raise InputError(f"{self._where(block)}: not valid JSON Lines ({err})") from None
+            if self.config.columns is not None:
+                keep = [c for c in batch.schema.names if c in (text, self.config.id_column, *self.config.columns)]
+                batch = batch.select(keep)
+            for start in range(0, batch.num_rows, self.config.batch_rows):
+                piece = batch.slice(start, self.config.batch_rows)
+                yield ReadBatch(self._prepare(piece, block, row), block, row)
+                row += piece.num_rows
+            block += 1
+
+    # -- shared -----------------------------------------------------------------------------
+    def _prepare(self, batch: pa.RecordBatch, row_group: int, first_row: int) -> pa.RecordBatch:
+        """Checks the text column's type, decodes binary text, and adds generated ids."""
+        text_name = self.config.text_column
+        index = batch.schema.get_field_index(text_name)
+        if index < 0:
+            raise InputError(f"{self._where(row_group, text_name)}: no such column")
+        column = batch.column(index)
+        kind = column.type
+        if pa.types.is_dictionary(kind):
+            column = column.dictionary_decode()
+            kind = column.type
+        invalid = None
+        if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_binary_view(kind):
+            column, invalid = _core.decode_utf8(column)
+        elif pa.types.is_null(kind):
+            column = pa.nulls(len(column), pa.large_string())
+        elif not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)):
+            raise InputError(
+                f"{self._where(row_group, text_name)}: expected a string column, got {kind};"
+                " set input.text_column to the column that holds the text"
+            )
+        batch = batch.set_column(index, pa.field(text_name, column.type), column)
+        if invalid is not None:
+            batch = batch.append_column(self.INVALID_UTF8_COLUMN, invalid)
+        id_name = self.config.id_column or "id"
+        if batch.schema.get_field_index(id_name) < 0:
+            ids = _core.sequential_ids(self.shard.name, first_row, batch.num_rows)
+            batch = batch.append_column(id_name, ids)
+        return batch
+
+
+def text_bytes(array: pa.Array) -> int:
+    """Bytes of text in a string array (for MB/s figures)."""
+    if len(array) == 0:
+        return 0
+    total = pc.sum(pc.binary_length(array)).as_py()
+    return int(total or 0)

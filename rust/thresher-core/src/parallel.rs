@@ -1,0 +1,21 @@
+//! Batch-level parallelism: documents are independent, so rows are split over rayon's pool.
+
+use rayon::prelude::*;
+
+use crate::column::TextColumn;
+
+/// Rows per rayon task: large enough to amortise scheduling, small enough to balance long documents.
+const ROWS_PER_TASK: usize = 64;
+
+/// Applies `f` to every row of `column` in parallel, keeping row order.
+pub fn map_rows<T, F>(column: TextColumn<'_>, f: F) -> Vec<T>
+where
+    T: Send,
+    F: Fn(Option<&str>) -> T + Sync + Send,
+{
+    (0..column.len())
+        .into_par_iter()
+        .with_min_len(ROWS_PER_TASK)
+        .map(|i| f(column.get(i)))
+        .collect()
+}

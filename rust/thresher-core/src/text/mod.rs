@@ -1,0 +1,4 @@
+//! Text primitives shared by all signals: line and word splitting.
+
+pub mod lines;
+pub mod words;

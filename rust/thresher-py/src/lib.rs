@@ -1,0 +1,17 @@
+//! `thresher._core`: the pyo3 layer. It only converts Arrow arrays across the C data interface,
+//! releases the GIL around core calls, and turns errors and panics into Python exceptions.
+
+mod convert;
+mod signals;
+mod util;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    convert::register(m)?;
+    signals::register(m)?;
+    util::register(m)?;
+    Ok(())
+}
