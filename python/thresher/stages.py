@@ -3,9 +3,9 @@
 Steps are cut into segments at every global step. Segment k is a map over shards: it reads the
 input (k = 0) or segment k-1's output, runs its steps, and writes its output; when a global step
 follows, its `map_batch` sees the segment's kept rows. The global step's reduce is a stage of its
-own, one task per partition. The next segment starts by applying the global step.
+own per phase (e.g. one task per band, then one union-find). The next segment starts by applying the global step.
 
-    segment 0 (map, one task per shard) -> G.reduce (one task per partition) -> segment 1 (map) ...
+    segment 0 (map, one task per shard) -> G.<phase> (reduce tasks, per phase) -> segment 1 (map) ...
 
 Every task writes its outputs atomically and then a completion marker; a task whose marker
 exists is skipped on a rerun. Executors only ever see `Plan.stages` and task indices.
@@ -62,6 +62,7 @@ class Stage:
     num_tasks: int
     segment: int | None = None
     step: int | None = None  # global step index for reduce stages
+    phase: str | None = None  # reduce phase name of that step
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "tasks": self.num_tasks}
@@ -105,7 +106,8 @@ class Plan:
             if seg.feeds is not None:
                 g = self.steps[seg.feeds]
                 assert isinstance(g, GlobalStep)
-                self.stages.append(Stage(f"{g.name}.reduce", "reduce", g.num_partitions(), step=seg.feeds))
+                for phase, num_tasks in g.reduce_phases():
+                    self.stages.append(Stage(f"{g.name}.{phase}", "reduce", num_tasks, step=seg.feeds, phase=phase))
 
     @classmethod
     def create(cls, config: PipelineConfig) -> Plan:
@@ -176,7 +178,7 @@ class Plan:
         if stage.kind == "map":
             result = self._run_map(self.segments[stage.segment], self.shards[task], progress)
         else:
-            result = self._run_reduce(self.steps[stage.step], task)
+            result = self._run_reduce(self.steps[stage.step], stage.phase, task)
         write_json_atomic(self.fs, self.marker_path(stage, task), self.tmp_dir, result)
         return result
 
@@ -192,11 +194,11 @@ class Plan:
             id_column=self.config.input.id_column or "id",
         )
 
-    def _run_reduce(self, step: Step, partition: int) -> dict[str, Any]:
+    def _run_reduce(self, step: Step, phase: str, task: int) -> dict[str, Any]:
         assert isinstance(step, GlobalStep)
         started = time.time()
-        step.reduce(self._context(step), partition)
-        return {"stage": f"{step.name}.reduce", "partition": partition, "seconds": time.time() - started}
+        step.reduce(self._context(step), phase, task)
+        return {"stage": f"{step.name}.{phase}", "task": task, "seconds": round(time.time() - started, 3)}
 
     def _source(self, segment: Segment, shard: Shard) -> ShardReader:
         if segment.index == 0:

@@ -141,20 +141,21 @@ class StepContext:
 
 
 class GlobalStep(Step):
-    """A step that needs the whole corpus: map per shard, reduce per partition, then decide.
+    """A step that needs the whole corpus: map per shard, reduce phases, then decide per batch.
 
     Stage order, each run by any executor as independent tasks:
-      1. `map_batch` is called with every batch reaching this step in a shard, and `map_finish`
-         once per shard; they write small files under `context.work_dir`.
-      2. `reduce(context, partition)` runs once per partition in `range(num_partitions())`.
-      3. `open(context)` loads what the reduce wrote; then `compute_signals`/`decide` run per batch
+      1. `map_start`/`map_batch`/`map_finish` run once per shard over the rows reaching this step;
+         they write small files under `context.work_dir`.
+      2. For each `(phase, num_tasks)` of `reduce_phases()`, in order, `reduce(context, phase, task)`
+         runs for every task index (e.g. one per band, then one for the union-find).
+      3. `open(context)` loads what the reduces wrote; then `compute_signals`/`decide` run per batch
          as for any step.
     """
 
     is_global = True
 
-    def num_partitions(self) -> int:
-        return 1
+    def reduce_phases(self) -> list[tuple[str, int]]:
+        return [("reduce", 1)]
 
     def map_start(self, context: StepContext) -> None:
         """Called once per shard before the first `map_batch`."""
@@ -165,5 +166,5 @@ class GlobalStep(Step):
     def map_finish(self, context: StepContext) -> None:
         raise NotImplementedError
 
-    def reduce(self, context: StepContext, partition: int) -> None:
+    def reduce(self, context: StepContext, phase: str, task: int) -> None:
         raise NotImplementedError
