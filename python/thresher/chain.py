@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from thresher import _core
 from thresher.io.readers import ShardReader
 from thresher.steps.base import Step
 
@@ -83,7 +82,7 @@ class StepChain:
             reason = pc.if_else(pc.fill_null(invalid, False), pa.scalar("invalid_utf8"), reason)
             batch = batch.remove_column(flag_index)
         if self.max_document_bytes is not None:
-            too_large = pc.fill_null(pc.greater(_core.text_byte_lengths(text), self.max_document_bytes), False)
+            too_large = pc.fill_null(pc.greater(pc.binary_length(text), self.max_document_bytes), False)
             reason = pc.if_else(pc.and_(too_large, pc.is_null(reason)), pa.scalar("document_too_large"), reason)
         return self._split(batch, INPUT_STEP, reason)
 

@@ -300,5 +300,5 @@ def text_bytes(array: pa.Array) -> int:
     """Bytes of text in a string array (for MB/s figures)."""
     if len(array) == 0:
         return 0
-    total = pc.sum(_core.text_byte_lengths(array)).as_py()
+    total = pc.sum(pc.binary_length(array)).as_py()
     return int(total or 0)
