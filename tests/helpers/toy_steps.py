@@ -7,6 +7,7 @@ import json
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from thresher.steps.base import Decision, GlobalStep, StepContext, StepParams, ThresholdRule, decide_by_rules
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from conftest import make_docs, write_pipeline
 from thresher.cli import main
 

@@ -6,8 +6,8 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import shared_data_dir
 
+from conftest import shared_data_dir
 from thresher.cli import main
 
 pytestmark = pytest.mark.shared_data

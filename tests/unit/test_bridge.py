@@ -2,6 +2,7 @@
 
 import pyarrow as pa
 import pytest
+
 from thresher import _core
 
 

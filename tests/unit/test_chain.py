@@ -1,5 +1,6 @@
 import pyarrow as pa
 import pytest
+
 from thresher import Pipeline
 from thresher.chain import StepChain
 from thresher.stages import build_steps

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from thresher.config import ConfigError, apply_override, load_pipeline, parse_pipeline
 
 
