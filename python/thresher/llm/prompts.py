@@ -110,7 +110,7 @@ class QuestionTemplate(BaseModel):
         for d in delimiters:
             if not d.strip():
                 raise ValueError("a delimiter must not be blank")
-            if not _defused(d):
+            if _defused(d) == d:
                 raise ValueError(f"delimiter {d!r} needs at least one punctuation character to defuse")
         return delimiters
 
