@@ -119,8 +119,8 @@ class StepChain:
             )
         decision = step.decide(signals, batch)
         full = batch
-        for field, column in zip(signals.schema, signals.columns, strict=True):
-            full = _set_column(full, step.signal_column(field.name), column, field.metadata)
+        for signal_field, column in zip(signals.schema, signals.columns, strict=True):
+            full = _set_column(full, step.signal_column(signal_field.name), column, signal_field.metadata)
         for name, column in decision.extra_columns.items():
             full = _set_column(full, name, column)
         if decision.text is not None:

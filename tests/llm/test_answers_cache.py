@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 from thresher.llm.answers import (
     ScoreOptions,
     final_scores,

@@ -11,7 +11,6 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from openai_server import LogprobServer  # noqa: E402
-
 from thresher.llm.answers import ScoreOptions  # noqa: E402
 from thresher.llm.backends.base import BackendError, OpenAIParams, load_backend  # noqa: E402
 from thresher.llm.prompts import resolve_questions  # noqa: E402

@@ -82,9 +82,7 @@ def log_prob_of_tokens(log_probs: np.ndarray, ids: list[int]) -> np.ndarray:
     return (top + np.log(np.exp(picked - top).sum(axis=1, keepdims=True)))[:, 0]
 
 
-def log_prob_from_top(
-    top: Mapping[str, float], answer: str, lead: str, sum_variants: bool
-) -> tuple[float, bool]:
+def log_prob_from_top(top: Mapping[str, float], answer: str, lead: str, sum_variants: bool) -> tuple[float, bool]:
     """log p(answer) from a server's top-k {token text: logprob}; (value, exact?).
 
     Without `sum_variants` the token spelled exactly `lead + answer` counts; failing that, the most

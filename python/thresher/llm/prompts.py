@@ -92,9 +92,7 @@ class QuestionTemplate(BaseModel):
     )
     yes: str = Field("Yes", description="Answer whose probability is the score (as the model would write it)")
     no: str = Field("No", description="The opposite answer (used by renormalize)")
-    answer_prefix: str = Field(
-        "", description="Text the answer turn starts with before yes/no (for example 'Answer:')"
-    )
+    answer_prefix: str = Field("", description="Text the answer turn starts with before yes/no (for example 'Answer:')")
 
     @field_validator("prompt")
     @classmethod

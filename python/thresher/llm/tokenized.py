@@ -46,7 +46,7 @@ class TokenPrompts:
         decoder_start_token_id: int | None = None,
     ) -> None:
         if not getattr(tokenizer, "is_fast", False):
-            raise ValueError("the ask_llm backends need a fast (Rust) tokenizer: the model folder has no tokenizer.json")
+            raise ValueError("ask_llm needs a fast (Rust) tokenizer: the model folder has no tokenizer.json")
         self.tokenizer = tokenizer
         self.truncation = truncation
         self.encoder_decoder = encoder_decoder

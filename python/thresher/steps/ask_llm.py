@@ -279,8 +279,7 @@ class AskLlm(GlobalStep):
         sel = self.params.selection
         thresholds = sel.min_p_yes if isinstance(sel.min_p_yes, dict) else {self.selection_question: sel.min_p_yes}
         return [
-            ThresholdRule(f"{name}_p_yes_too_low", f"{name}.p_yes", ">=", value)
-            for name, value in thresholds.items()
+            ThresholdRule(f"{name}_p_yes_too_low", f"{name}.p_yes", ">=", value) for name, value in thresholds.items()
         ]
 
     def decide(self, signals: pa.RecordBatch, batch: pa.RecordBatch) -> Decision:
@@ -293,10 +292,10 @@ class AskLlm(GlobalStep):
         cut = self._load_cut()
         name = self.selection_question
         scores = np.nan_to_num(signals.column(f"{name}.log_p_yes").to_numpy(zero_copy_only=False), nan=-np.inf)
-        text_column = self._context.text_column if self._context else "text"
-        noise = (
-            gumbel_noise(batch.column(text_column).to_pylist(), self.params.selection.seed) if mode == "sample" else None
-        )
+        noise = None
+        if mode == "sample":
+            text_column = self._context.text_column if self._context else "text"
+            noise = gumbel_noise(batch.column(text_column).to_pylist(), self.params.selection.seed)
         keep = self._keys(scores, noise, cut) >= cut["cut"]
         reason = "below_top_fraction" if mode == "top_fraction" else "not_sampled"
         reasons = pa.array(np.where(keep, None, reason), pa.string())

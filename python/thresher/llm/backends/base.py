@@ -91,9 +91,7 @@ _MODULES = {
 
 
 class Backend(ABC):
-    def __init__(
-        self, params: Any, questions: list[Question], truncation: Truncation, options: ScoreOptions
-    ) -> None:
+    def __init__(self, params: Any, questions: list[Question], truncation: Truncation, options: ScoreOptions) -> None:
         self.params = params
         self.questions = questions
         self.truncation = truncation
@@ -110,7 +108,7 @@ class Backend(ABC):
     def score(self, texts: list[str]) -> np.ndarray:
         """(len(texts), len(questions), 2) float64: log p(yes), log p(no) per question."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook; backends without resources keep it
         """Frees the model (GPU memory, server connections)."""
 
 
@@ -174,7 +172,22 @@ def model_identity(params: TransformersParams | VllmParams | OpenAIParams) -> st
 
 # Parameters that change how fast scores come, not what they are: left out of cache keys.
 RUNTIME_ONLY = {
-    "device", "batch_tokens", "max_batch_rows", "attn_implementation", "share_prefix", "threads",
-    "gpu_memory_utilization", "tensor_parallel_size", "engine_args", "max_model_len",
-    "concurrency", "timeout_s", "max_retries", "backoff_s", "max_backoff_s", "api_key_env", "base_url", "model",
+    "device",
+    "batch_tokens",
+    "max_batch_rows",
+    "attn_implementation",
+    "share_prefix",
+    "threads",
+    "gpu_memory_utilization",
+    "tensor_parallel_size",
+    "engine_args",
+    "max_model_len",
+    "concurrency",
+    "timeout_s",
+    "max_retries",
+    "backoff_s",
+    "max_backoff_s",
+    "api_key_env",
+    "base_url",
+    "model",
 }

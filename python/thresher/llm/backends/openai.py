@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import threading
 import time
 import urllib.error
@@ -58,7 +57,9 @@ class OpenAIBackend(Backend):
             try:
                 from transformers import AutoTokenizer
             except ImportError as err:
-                raise BackendError("openai.tokenizer needs the transformers package: pip install 'thresher[llm]'") from err
+                raise BackendError(
+                    "openai.tokenizer needs the transformers package: pip install 'thresher[llm]'"
+                ) from err
             self.tokenizer = AutoTokenizer.from_pretrained(params.tokenizer, local_files_only=True)
         self.headers = {"Content-Type": "application/json"}
         key = os.environ.get(params.api_key_env) if params.api_key_env else None
@@ -123,7 +124,7 @@ class OpenAIBackend(Backend):
             if err.code in _RETRY_STATUS:
                 raise _Retryable(f"HTTP {err.code}: {detail}", _retry_after(err.headers.get("Retry-After"))) from None
             raise BackendError(f"{self.base_url}{endpoint}: HTTP {err.code}: {detail}") from None
-        except (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError) as err:
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
             raise _Retryable(f"{type(err).__name__}: {getattr(err, 'reason', err)}") from None
         except json.JSONDecodeError as err:
             raise BackendError(f"{self.base_url}{endpoint}: the answer is not JSON ({err})") from None

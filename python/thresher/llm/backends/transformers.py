@@ -38,7 +38,7 @@ class TransformersBackend(Backend):
         super().__init__(params, questions, truncation, options)
         path = Path(params.model).expanduser()
         if not (path / "config.json").is_file():
-            raise BackendError(f"{params.model}: not a local model folder (no config.json); models are never downloaded")
+            raise BackendError(f"{params.model}: not a local model folder (no config.json); nothing is downloaded")
         if params.threads:
             torch.set_num_threads(params.threads)
         if params.device == "auto":
@@ -102,7 +102,8 @@ class TransformersBackend(Backend):
         current: list[int] = []
         for i in order:
             width = lengths[i] + extra  # sorted ascending: the newest row is the widest
-            if current and ((len(current) + 1) * width > self.params.batch_tokens or len(current) >= self.params.max_batch_rows):
+            full = len(current) >= self.params.max_batch_rows
+            if current and (full or (len(current) + 1) * width > self.params.batch_tokens):
                 batches.append(current)
                 current = []
             current.append(i)

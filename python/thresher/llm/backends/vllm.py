@@ -34,7 +34,7 @@ class VllmBackend(Backend):
         super().__init__(params, questions, truncation, options)
         path = Path(params.model).expanduser()
         if not (path / "config.json").is_file():
-            raise BackendError(f"{params.model}: not a local model folder (no config.json); models are never downloaded")
+            raise BackendError(f"{params.model}: not a local model folder (no config.json); nothing is downloaded")
         engine = {
             "model": str(path),
             "dtype": params.dtype,
