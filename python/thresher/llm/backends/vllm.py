@@ -12,6 +12,7 @@ once for all questions.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -46,10 +47,9 @@ class VllmBackend(Backend):
         if params.max_model_len:
             engine["max_model_len"] = params.max_model_len
         engine.update(params.engine_args)
-        self.llm = LLM(**engine)
-        config = self.llm.llm_engine.model_config
-        if getattr(config.hf_config, "is_encoder_decoder", False):
+        if json.loads((path / "config.json").read_text()).get("is_encoder_decoder"):
             raise BackendError("the vllm backend scores decoder-only models; use the transformers backend for seq2seq")
+        self.llm = LLM(**engine)
         self.prompts = TokenPrompts(
             self.llm.get_tokenizer(),
             questions,
