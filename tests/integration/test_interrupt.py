@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import TESTS, make_docs, write_pipeline
+from thresher_testing import TESTS, make_docs, write_pipeline
 
 STEPS = """
   - type: toy_steps:SlowPassThrough
