@@ -175,7 +175,9 @@ def format_status(status: OutputStatus, tail_lines: int = 10) -> str:
                 out.extend(f"    | {line}" for line in tail(log, tail_lines))
         not_run = [str(t.task) for t in stage.tasks if t.state == NOT_RUN]
         if not_run:
-            out.append(f"  not run (cancelled before starting, e.g. after an earlier failure): tasks {', '.join(not_run)}")
+            out.append(
+                f"  not run (cancelled before starting, e.g. after an earlier failure): tasks {', '.join(not_run)}"
+            )
     out.append(f"stats.json: {'written' if status.stats_done else 'not yet written'}")
     if status.complete:
         out.append("complete")

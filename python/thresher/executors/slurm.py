@@ -54,7 +54,7 @@ class StageTask:
         self._plan: Plan | None = None
 
     def __repr__(self) -> str:
-        return f"thresher stage {self.stage_name} of {self.spec.config['output']['path']}"
+        return f"thresher stage {self.stage_name} of {self.spec.config['output']['path']} (from {self.spec.workdir})"
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_plan": None}
@@ -233,8 +233,6 @@ class SlurmExecutor:
                 cluster_max_array_size() if self.options.max_array_size == "auto" else self.options.max_array_size
             )
         spec = PlanSpec.of(plan)
-        if "://" not in spec.config["output"]["path"]:
-            spec.config["output"]["path"] = os.path.abspath(spec.config["output"]["path"])
         root = self.log_dir(plan)
         jobs = []
         for stage in plan.stages:

@@ -89,16 +89,22 @@ def run_guarded(plan: Plan, stage: Stage, task: int, progress: Progress | None =
 
 @dataclass
 class PlanSpec:
-    """What a remote task needs to rebuild the plan: config as JSON and the shard listing."""
+    """What a remote task needs to rebuild the plan: config as JSON, the shard listing, and the
+    directory it was submitted from (relative paths in the pipeline are relative to it)."""
 
     config: dict[str, Any]
     shards: list[Shard]
+    workdir: str
 
     @classmethod
     def of(cls, plan: Plan) -> PlanSpec:
-        return cls(plan.config.model_dump(mode="json"), list(plan.shards))
+        return cls(plan.config.model_dump(mode="json"), list(plan.shards), os.getcwd())
 
     def build(self) -> Plan:
+        # The config stays as written (its fingerprint must match the submitter's), so the task
+        # runs where the submitter ran.
+        if os.path.isdir(self.workdir):
+            os.chdir(self.workdir)
         return Plan(parse_pipeline(self.config, "<submitted pipeline>"), list(self.shards))
 
 
