@@ -3,7 +3,8 @@
 `MedianLength` is a GlobalStep with two reduce phases (partial sums of per-shard length files,
 then the corpus median) and drops documents shorter than the median. `Hold` keeps every row
 but, in the shard named by THRESHER_TEST_HOLD_SHARD, waits while the file named by
-THRESHER_TEST_HOLD_FILE exists: tests use it to catch a task while it runs. Both are read from
+THRESHER_TEST_HOLD_FILE exists (touching `<that file>.held` first): tests use it to catch a
+task in the middle of a batch. Both are read from
 the environment, not from parameters, so they do not change the pipeline's fingerprint.
 
 Steps are named by import path (`multistage:MedianLength`), so processes that run tasks
@@ -104,6 +105,8 @@ class Hold(Step):
         hold_file = os.environ.get(HOLD_FILE_ENV)
         held = False
         if hold_file and os.environ.get(HOLD_SHARD_ENV) == self.shard_name:
+            if os.path.exists(hold_file):
+                Path(f"{hold_file}.held").touch()  # tells the test the task is inside a batch
             deadline = time.time() + 300
             while os.path.exists(hold_file) and time.time() < deadline:
                 held = True
