@@ -33,6 +33,8 @@ def _cluster_answers() -> str | None:
 def slurm_cluster() -> None:
     why = _cluster_answers()
     if why is not None:
+        if os.environ.get("THRESHER_REQUIRE_SLURM") == "1":  # set by scripts/slurm-ci.sh
+            pytest.fail(f"no Slurm cluster answers: {why}")
         pytest.skip(f"no Slurm cluster running ({why}); scripts/slurm-ci.sh starts one")
 
 

@@ -157,9 +157,11 @@ def pipeline_document(input_glob: str, output: str, executor: dict | None = None
 
 
 def with_support_on_path(env: dict[str, str]) -> dict[str, str]:
-    """`env` with this folder and the package source on PYTHONPATH (for task processes)."""
-    python_dir = SUPPORT_DIR.parent.parent / "python"
-    parts = [str(SUPPORT_DIR), str(python_dir), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    """`env` with this folder and the imported thresher package on PYTHONPATH (for task processes)."""
+    import thresher
+
+    package_parent = Path(thresher.__file__).resolve().parent.parent  # wherever this thresher comes from
+    parts = [str(SUPPORT_DIR), str(package_parent), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
     return {**env, "PYTHONPATH": os.pathsep.join(dict.fromkeys(parts))}
 
 

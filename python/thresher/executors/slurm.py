@@ -279,7 +279,7 @@ class SlurmExecutor:
     def submit(self, plan: Plan, force: bool = False) -> Submission:
         path = submission_path(plan)
         previous = read_submission(plan.fs, path)
-        if previous is not None and not force:
+        if previous is not None:  # with --force too: those jobs would write into the new run
             queued = queued_tasks(previous.job_ids())
             if queued:
                 raise SlurmError(
