@@ -8,6 +8,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "support"))
 
 import multistage  # noqa: E402
+
 from thresher.config import parse_pipeline  # noqa: E402
 from thresher.stages import Plan  # noqa: E402
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+
 from thresher.config import parse_pipeline
 from thresher.executors.local import LocalExecutor
 from thresher.stages import Plan
@@ -17,6 +18,7 @@ from datatrove.data import Document  # noqa: E402
 from datatrove.executor.local import LocalPipelineExecutor  # noqa: E402
 from datatrove.pipeline.readers import ParquetReader  # noqa: E402
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter  # noqa: E402
+
 from thresher.datatrove import (  # noqa: E402
     ThresherFilter,
     ThresherGlobalFilter,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import multistage
 import pytest
+
 from thresher.executors.local import LocalExecutor
 
 if os.environ.get("THRESHER_TEST_RAY") != "1":

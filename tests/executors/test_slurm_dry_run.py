@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from thresher.config import SlurmExecutorConfig
 from thresher.executors.local import LocalExecutor
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import multistage
 import pytest
 import yaml
+
 from thresher import status as status_module
 from thresher.cli import main
 from thresher.executors.local import LocalExecutor

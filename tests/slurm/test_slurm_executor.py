@@ -13,6 +13,7 @@ from pathlib import Path
 import multistage
 import pytest
 import yaml
+
 from thresher.config import parse_pipeline
 from thresher.executors.local import LocalExecutor
 from thresher.executors.slurm import Submission, queued_tasks

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
 from thresher.steps.base import Decision, GlobalStep, Step, StepContext, StepParams
 
 SUPPORT_DIR = Path(__file__).resolve().parent
