@@ -117,11 +117,14 @@ class ProgressBar:
 
 
 class LocalExecutor:
-    def __init__(self, workers: int = 1, quiet: bool = False) -> None:
+    def __init__(self, workers: int = 1, quiet: bool = False, log_format: str = "text") -> None:
         self.workers = workers
         self.quiet = quiet
+        self.log_format = log_format
 
     def run(self, plan: Plan, force: bool = False) -> RunSummary:
+        from thresher.logs import make_progress
+
         started = time.time()
         summary = RunSummary()
         plan.prepare_output(force=force)
@@ -137,8 +140,7 @@ class LocalExecutor:
             if not pending:
                 continue
             stage_started = time.time()
-            bar = ProgressBar(stage, stage.num_tasks, self.quiet)
-            bar.bar and bar.bar.update(stage.num_tasks - len(pending))
+            bar = make_progress(stage, stage.num_tasks, self.quiet, self.log_format, stage.num_tasks - len(pending))
             try:
                 if self.workers == 1 or len(pending) == 1:
                     errors = self._run_inline(plan, stage, pending, bar)
