@@ -199,6 +199,11 @@ def write_report(
             + (f" Sampled rows ({_esc(strides)})." if strides else "")
             + "</p>"
         )
+        if not data.kept_signals_stored:
+            page.add(
+                "<p class='muted'>The kept rows' signals are not stored (output.keep_signals: false), so the"
+                " histograms show dropped rows only; rerun with keep_signals: true to see both.</p>"
+            )
         order = {name: i for i, name in enumerate(out.step_names)}
         for column in sorted(data.signals, key=lambda c: (order.get(data.signals[c].step, 1 << 30), c)):
             png, counts = plots.signal_histogram(
