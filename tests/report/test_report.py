@@ -45,8 +45,16 @@ def test_report_of_quickstart_has_every_section_and_chart(quickstart_out: Path, 
     assert "report written" in capsys.readouterr().out
     index = quickstart_out / "report" / "index.html"
     html = index.read_text()
-    for heading in ("Summary", "Funnel", "Drop reasons", "Signals", "Language shares: lang", "Skill shares: skill",
-                    "Sampled documents", "Pipeline"):
+    for heading in (
+        "Summary",
+        "Funnel",
+        "Drop reasons",
+        "Signals",
+        "Language shares: lang",
+        "Skill shares: skill",
+        "Sampled documents",
+        "Pipeline",
+    ):
         assert f"<h2>{heading}" in html, heading
     images = _images(html)
     for name in images:
@@ -119,8 +127,13 @@ def test_report_picks_up_language_skill_phase_and_cluster_columns(tmp_path: Path
     (out / "mix.json").write_text(json.dumps({"languages": {"en": {"share": 0.5}}}))
     assert main(["report", str(out), "-q"]) == 0
     html = (out / "report" / "index.html").read_text()
-    for heading in ("Language shares: language", "Skill shares: skill", "Skill shares per phase",
-                    "Duplicate clusters: cluster_size", "Manifests"):
+    for heading in (
+        "Language shares: language",
+        "Skill shares: skill",
+        "Skill shares per phase",
+        "Duplicate clusters: cluster_size",
+        "Manifests",
+    ):
         assert f"<h2>{heading}" in html, heading
     assert "mix.json" in html
     for png in ("phase_skills.png", "clusters_cluster_size.png", "shares_language.png"):

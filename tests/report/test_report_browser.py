@@ -44,11 +44,21 @@ def _chromium(url: str, *extra: str) -> subprocess.CompletedProcess:
     profile = Path(os.environ.get("TMPDIR", "/tmp"))
     return subprocess.run(
         [
-            CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            CHROMIUM,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
             f"--user-data-dir={profile / f'thresher-chromium-{os.getpid()}'}",
-            "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", *extra, url,
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=5000",
+            *extra,
+            url,
         ],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -107,7 +117,8 @@ def test_report_renders_in_headless_chromium(pipeline: str, embed: bool, tmp_pat
 
 def test_the_probe_catches_a_broken_image(tmp_path: Path):
     page = tmp_path / "index.html"
-    page.write_text("<!DOCTYPE html><html><head><link rel='icon' href='data:,'></head><body>"
-                    "<img src='missing.png'></body></html>")
+    page.write_text(
+        "<!DOCTYPE html><html><head><link rel='icon' href='data:,'></head><body><img src='missing.png'></body></html>"
+    )
     with pytest.raises(AssertionError, match="did not render: missing.png|failed to load IMG"):
         check_in_chromium(page, tmp_path)

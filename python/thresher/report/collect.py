@@ -156,7 +156,11 @@ class SignalValues:
         def cat(parts: list[np.ndarray]) -> np.ndarray:
             return np.concatenate(parts) if parts else np.empty(0)
 
-        return {"kept": cat(self.kept), "dropped here": cat(self.dropped_here), "dropped later": cat(self.dropped_later)}
+        return {
+            "kept": cat(self.kept),
+            "dropped here": cat(self.dropped_here),
+            "dropped later": cat(self.dropped_later),
+        }
 
 
 @dataclass
@@ -328,7 +332,9 @@ def _collect_categories(data: ReportData, table: pa.Table, side: str, roles: dic
             if side == "kept":
                 by_side["kept"][item["values"]] += item["counts"]
     if side == "kept" and phase_col and skill_col:
-        pairs = pa.table({"p": table.column(phase_col).cast(pa.string()), "s": table.column(skill_col).cast(pa.string())})
+        pairs = pa.table(
+            {"p": table.column(phase_col).cast(pa.string()), "s": table.column(skill_col).cast(pa.string())}
+        )
         for row in pairs.group_by(["p", "s"]).aggregate([([], "count_all")]).to_pylist():
             data.phase_skills.setdefault(str(row["p"]), Counter())[str(row["s"])] += row["count_all"]
 

@@ -36,8 +36,10 @@ def run_report_command(args: argparse.Namespace) -> int:
             try:
                 import matplotlib  # noqa: F401
             except ImportError:
-                print("error: the report draws its charts with matplotlib: pip install 'thresher[report]'",
-                      file=sys.stderr)
+                print(
+                    "error: the report draws its charts with matplotlib: pip install 'thresher[report]'",
+                    file=sys.stderr,
+                )
                 return 2
             from thresher.report.html import write_report
 

@@ -77,7 +77,9 @@ class _Page:
             path = self.directory / file_name
             src = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
             path.unlink()
-        self.add(f'<figure><img src="{_esc(src)}" alt="{_esc(caption)}"><figcaption>{_esc(caption)}</figcaption></figure>')
+        self.add(
+            f'<figure><img src="{_esc(src)}" alt="{_esc(caption)}"><figcaption>{_esc(caption)}</figcaption></figure>'
+        )
 
 
 def _funnel_stages(out: OutputDir, data: ReportData) -> tuple[list[tuple[str, int, float | None]], bool]:
@@ -163,8 +165,9 @@ def write_report(
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
-    data = scan_output(out, samples_per_label=samples_per_reason, max_signal_rows=max_signal_rows, seed=seed,
-                       progress=progress)
+    data = scan_output(
+        out, samples_per_label=samples_per_reason, max_signal_rows=max_signal_rows, seed=seed, progress=progress
+    )
     page = _Page(directory, embed_images)
     stats = out.stats
     title = f"Thresher report: {out.root.name}"
@@ -231,25 +234,29 @@ def write_report(
         page.add(f"<h2>Duplicate clusters: {_esc(column)}</h2>")
         clusters = sum(n / size for size, n in sizes.items() if size > 0)
         page.add(f"<p class='muted'>{int(round(clusters)):,} clusters over {sum(sizes.values()):,} documents.</p>")
-        page.figure(plots.cluster_sizes(column, sizes, directory, f"clusters_{_slug(column)}.png"),
-                    "Documents per cluster size")
+        page.figure(
+            plots.cluster_sizes(column, sizes, directory, f"clusters_{_slug(column)}.png"), "Documents per cluster size"
+        )
 
     if out.manifests:
         page.add("<h2>Manifests</h2>")
         for name, doc in out.manifests.items():
-            page.add(f"<details><summary>{_esc(name)}</summary><pre class='json'>"
-                     f"{_esc(json.dumps(doc, indent=2)[:200_000])}</pre></details>")
+            page.add(
+                f"<details><summary>{_esc(name)}</summary><pre class='json'>"
+                f"{_esc(json.dumps(doc, indent=2)[:200_000])}</pre></details>"
+            )
 
     page.add("<h2>Sampled documents</h2>")
-    page.add(f"<p class='muted'>Up to {samples_per_reason} seeded random documents per reason (seed {seed}); "
-             f"text cut to {TEXT_CUT} characters.</p>")
+    page.add(
+        f"<p class='muted'>Up to {samples_per_reason} seeded random documents per reason (seed {seed}); "
+        f"text cut to {TEXT_CUT} characters.</p>"
+    )
     labels = sorted(data.samples, key=lambda label: (label != KEPT, label))
     for label in labels:
         items = data.samples[label]
         total = data.rows.get(label, 0)
         heading = "kept" if label == KEPT else f"dropped: {label}"
-        page.add(f"<details{' open' if label == KEPT else ''}><summary>{_esc(heading)} "
-                 f"({total:,} documents)</summary>")
+        page.add(f"<details{' open' if label == KEPT else ''}><summary>{_esc(heading)} ({total:,} documents)</summary>")
         for sample in items:
             page.add(_sample_block(sample, dropped=label != KEPT))
         page.add("</details>")

@@ -38,8 +38,7 @@ def inspect_reason(
     wanted = {reason} if ":" in reason or reason == KEPT else {k for k in known if k.startswith(reason + ":")}
     if not wanted or not wanted & set(known):
         raise ReportError(
-            f"{output}: no document was dropped for {reason!r}; reasons with drops: "
-            + (", ".join(known[1:]) or "none")
+            f"{output}: no document was dropped for {reason!r}; reasons with drops: " + (", ".join(known[1:]) or "none")
         )
     if reason != KEPT and not out.rejected_files:
         raise ReportError(f"{output}: no rejected/ files (the run had output.rejected: false)")

@@ -41,8 +41,15 @@ def funnel(stages: list[tuple[str, int, float | None]], directory: Path) -> str:
         lefts = [(top - v) / 2 for v in values]
         ax.barh(y, values, left=lefts, color=KEPT_COLOR, height=0.7)
         for yi, v in zip(y, values, strict=True):
-            ax.text(top / 2, yi, f"{v:,.0f}  ({100 * v / top:.1f}%)", ha="center", va="center", color="white"
-                    if v > 0.35 * top else "black", fontsize=8)
+            ax.text(
+                top / 2,
+                yi,
+                f"{v:,.0f}  ({100 * v / top:.1f}%)",
+                ha="center",
+                va="center",
+                color="white" if v > 0.35 * top else "black",
+                fontsize=8,
+            )
         ax.set_yticks(y, names if ax is axes[0] else [""] * len(names))
         ax.set_xticks([])
         ax.set_xlim(0, top)
@@ -64,7 +71,16 @@ def drop_reasons(steps: list[dict], validation: dict, directory: Path) -> str | 
     fig = Figure(figsize=(8, 0.32 * len(bars) + 1.2))
     ax = fig.add_subplot(1, 1, 1)
     palette = [
-        "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"
+        "#4e79a7",
+        "#f28e2b",
+        "#e15759",
+        "#76b7b2",
+        "#59a14f",
+        "#edc948",
+        "#b07aa1",
+        "#ff9da7",
+        "#9c755f",
+        "#bab0ac",
     ]
     y = np.arange(len(bars))[::-1]
     ax.barh(y, [n for _, n, _ in bars], color=[palette[i % len(palette)] for _, _, i in bars])
@@ -145,8 +161,15 @@ def signal_histogram(
     counts = {p[0]: len(p[1]) for p in parts}
     counts["outside the shown range (in the end bins)"] = outside
     if not kept_stored:
-        ax.text(0.01, 0.98, "kept rows' signals not stored (keep_signals: false)", transform=ax.transAxes,
-                fontsize=7, va="top", color="#666666")
+        ax.text(
+            0.01,
+            0.98,
+            "kept rows' signals not stored (keep_signals: false)",
+            transform=ax.transAxes,
+            fontsize=7,
+            va="top",
+            color="#666666",
+        )
     return _save(fig, directory, file_name), counts
 
 
