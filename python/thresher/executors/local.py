@@ -11,6 +11,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
+import sys
 import threading
 import time
 import traceback
@@ -53,8 +55,27 @@ _WORKER_PLAN: Plan | None = None
 _WORKER_QUEUE: Any = None
 
 
+def _die_with_parent() -> None:
+    """Linux: a worker is killed when the run's process dies (SIGKILL, OOM killer), so no orphan keeps
+    writing into an output directory that a rerun is already using."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def _init_worker(plan: Plan, progress_queue: Any, rayon_threads: int) -> None:
     global _WORKER_PLAN, _WORKER_QUEUE
+    _die_with_parent()
     os.environ.setdefault("RAYON_NUM_THREADS", str(rayon_threads))
     _WORKER_PLAN = plan.reload()
     _WORKER_QUEUE = progress_queue
