@@ -199,7 +199,7 @@ def test_file_changing_while_read(tmp_path, fmt):
     with open(path, "ab") as f:  # another process appends while we read
         f.write(b"x" * 100)
     os.utime(path, ns=(0, 1))
-    with pytest.raises(InputError, match=r"a\.%s: the file changed while it was being read" % fmt):
+    with pytest.raises(InputError, match=rf"a\.{fmt}: the file changed while it was being read"):
         list(reader)
 
 
@@ -398,7 +398,7 @@ def test_a_single_50_mb_document(tmp_path, capsys, fmt):
     if fmt == "parquet":
         pq.write_table(pa.table({"id": ids, "text": texts}), tmp_path / "a.parquet")
     else:
-        (tmp_path / "a.jsonl").write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in zip(ids, texts)))
+        (tmp_path / "a.jsonl").write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in zip(ids, texts, strict=True)))
     del big, texts
     code, _, err = run(capsys, pipeline(tmp_path, [str(tmp_path / f"a.{fmt}")]))
     assert code == 0, err
