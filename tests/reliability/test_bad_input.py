@@ -398,7 +398,8 @@ def test_a_single_50_mb_document(tmp_path, capsys, fmt):
     if fmt == "parquet":
         pq.write_table(pa.table({"id": ids, "text": texts}), tmp_path / "a.parquet")
     else:
-        (tmp_path / "a.jsonl").write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in zip(ids, texts, strict=True)))
+        lines = (json.dumps({"id": i, "text": t}) + "\n" for i, t in zip(ids, texts, strict=True))
+        (tmp_path / "a.jsonl").write_text("".join(lines))
     del big, texts
     code, _, err = run(capsys, pipeline(tmp_path, [str(tmp_path / f"a.{fmt}")]))
     assert code == 0, err
