@@ -246,10 +246,11 @@ class ShardReader:
 
     def _read_jsonl(self) -> Iterator[ReadBatch]:
         """Blocks of JSON lines; a line longer than a block makes the read start over with bigger blocks
-        (skipping the rows already passed on), up to twice `input.max_document_bytes`."""
+        (skipping the rows already passed on), up to 8 x `input.max_document_bytes`: a document over the limit
+        is still read, to be rejected as too large, unless it is far over it."""
         opened = self._file_state()
         block_size = self.JSONL_BLOCK_BYTES
-        limit = max(block_size, 2 * self.config.max_document_bytes + 1024 * 1024)
+        limit = max(block_size, 8 * self.config.max_document_bytes)
         skip = 0
         while True:
             try:
@@ -259,7 +260,7 @@ class ShardReader:
                 if block_size >= limit:
                     raise InputError(
                         f"{self._where()}: a JSON line near document {short.rows_read} is longer than "
-                        f"{limit:,} bytes (twice input.max_document_bytes); raise input.max_document_bytes to read it"
+                        f"{limit:,} bytes (8 x input.max_document_bytes); raise input.max_document_bytes to read it"
                     ) from None
                 block_size, skip = min(block_size * 4, limit), short.rows_read
         self._check_unchanged(opened)
