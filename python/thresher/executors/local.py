@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -63,8 +64,27 @@ def _on_worker_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _die_with_parent() -> None:
+    """Linux: a worker is killed when the run's process dies (SIGKILL, OOM killer), so no orphan keeps
+    writing into an output directory that a rerun is already using."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def _init_worker(plan: Plan, progress_queue: Any, rayon_threads: int) -> None:
     global _WORKER_PLAN, _WORKER_QUEUE
+    _die_with_parent()
     os.environ.setdefault("RAYON_NUM_THREADS", str(rayon_threads))
     signal.signal(signal.SIGINT, _on_worker_interrupt)
     _WORKER_PLAN = plan.reload()
@@ -134,11 +154,14 @@ class ProgressBar:
 
 
 class LocalExecutor:
-    def __init__(self, workers: int = 1, quiet: bool = False) -> None:
+    def __init__(self, workers: int = 1, quiet: bool = False, log_format: str = "text") -> None:
         self.workers = workers
         self.quiet = quiet
+        self.log_format = log_format
 
     def run(self, plan: Plan, force: bool = False) -> RunSummary:
+        from thresher.logs import make_progress
+
         started = time.time()
         summary = RunSummary()
         plan.prepare_output(force=force)
@@ -154,8 +177,7 @@ class LocalExecutor:
             if not pending:
                 continue
             stage_started = time.time()
-            bar = ProgressBar(stage, stage.num_tasks, self.quiet)
-            bar.bar and bar.bar.update(stage.num_tasks - len(pending))
+            bar = make_progress(stage, stage.num_tasks, self.quiet, self.log_format, stage.num_tasks - len(pending))
             try:
                 if self.workers == 1 or len(pending) == 1:
                     errors = self._run_inline(plan, stage, pending, bar)
