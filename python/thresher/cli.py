@@ -4,6 +4,7 @@ filter run PIPELINE [--output DIR] [--set key.path=value]... [--workers N] [--fo
 filter validate PIPELINE [--set ...]
 filter schema            JSON Schema of pipeline files
 filter steps             the registered step types and their parameters
+filter contamination-report OUT [--json] [--output FILE]   decontaminate / line_dedup reports of a run
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the JSON Schema of pipeline files")
     sub.add_parser("steps", help="list step types and their parameters")
+    report = sub.add_parser("contamination-report", help="eval items found and lines removed in a finished run")
+    report.add_argument("out", help="output directory of a run")
+    report.add_argument("--json", action="store_true", help="JSON instead of Markdown")
+    report.add_argument("--output", help="write to this file instead of stdout")
     return parser
 
 
@@ -118,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "validate":
             return cmd_validate(args)
+        if args.command == "contamination-report":
+            from thresher.contamination_report import cmd_contamination_report
+
+            return cmd_contamination_report(args.out, args.json, args.output)
         if args.command == "schema":
             print(json.dumps(pipeline_json_schema(), indent=2))
             return 0
