@@ -1,8 +1,9 @@
 """`line_dedup`: remove lines repeated across the corpus (menus, cookie banners, footers).
 
 Llama 3 removed lines appearing more than 6 times in each bucket of 30M documents. Here a line is
-counted once per document that contains it (after CCNet-style normalisation: lowercase, digits to
-0, punctuation dropped, whitespace collapsed), over the whole corpus reaching the step, and
+counted once per document that contains it (after normalisation: lowercase, punctuation dropped,
+whitespace collapsed; digits made 0 with `digits_to_zero`, as CCNet), over the whole corpus reaching
+the step, and
 removed where its count exceeds
 
     threshold = max_count * max(1, documents / per_documents)       (scale_with_corpus: true)
@@ -46,6 +47,9 @@ class LineDedupParams(StepParams):
     )
     min_remaining_chars: int = Field(
         300, ge=0, description="Documents that lost lines and keep fewer characters are dropped (CCNet: 300)"
+    )
+    digits_to_zero: bool = Field(
+        False, description="Count lines equal up to their digits as one (CCNet); merges dates but also answers"
     )
     partitions: int = Field(16, ge=1, le=4096, description="Hash partitions: tasks of the count stage")
     top_lines: int = Field(50, ge=0, description="Most frequent removed lines kept for the report")
@@ -130,7 +134,7 @@ class LineDedup(GlobalStep):
         if isinstance(text, pa.ChunkedArray):
             text = text.combine_chunks()
         self._documents += len(text) - text.null_count
-        hashes = _core.line_hashes(text).to_numpy(zero_copy_only=False)
+        hashes = _core.line_hashes(text, self.params.digits_to_zero).to_numpy(zero_copy_only=False)
         self._pending.append(hashes)
         self._pending_size += len(hashes)
         if self._pending_size >= _COMPACT_AT:
@@ -244,7 +248,7 @@ class LineDedup(GlobalStep):
             text = text.combine_chunks()
         samples = self._report["samples"] if self._report is not None else {}
         wanted = pa.array([h for h in self._wanted if f"{h:016x}" not in samples], pa.uint64())
-        out, hashes, lines = _core.line_dedup_apply(text, self._remove, wanted)
+        out, hashes, lines = _core.line_dedup_apply(text, self._remove, wanted, self.params.digits_to_zero)
         for h, line in zip(hashes.to_pylist(), lines.to_pylist(), strict=True):
             samples.setdefault(f"{h:016x}", line)
         new_text = out.column("text")

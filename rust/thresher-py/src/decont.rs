@@ -26,7 +26,9 @@ fn u64_values(array: &ArrayRef, what: &str) -> Result<Vec<u64>, CoreError> {
         .downcast_ref::<UInt64Array>()
         .ok_or_else(|| CoreError::InvalidArgument(format!("{what} must be a uint64 array")))?;
     if values.null_count() > 0 {
-        return Err(CoreError::InvalidArgument(format!("{what} must not hold nulls")));
+        return Err(CoreError::InvalidArgument(format!(
+            "{what} must not hold nulls"
+        )));
     }
     let out = values.values().to_vec();
     if !out.is_sorted() {
@@ -143,12 +145,18 @@ impl NgramIndex {
             }
             let pick_u32 = |f: fn(&thresher_core::decont::DocMatch) -> Option<u32>| -> ArrayRef {
                 Arc::new(UInt32Array::from(
-                    matches.iter().map(|m| m.as_ref().and_then(f)).collect::<Vec<_>>(),
+                    matches
+                        .iter()
+                        .map(|m| m.as_ref().and_then(f))
+                        .collect::<Vec<_>>(),
                 ))
             };
             let pick_u64 = |f: fn(&thresher_core::decont::DocMatch) -> Option<u64>| -> ArrayRef {
                 Arc::new(UInt64Array::from(
-                    matches.iter().map(|m| m.as_ref().and_then(f)).collect::<Vec<_>>(),
+                    matches
+                        .iter()
+                        .map(|m| m.as_ref().and_then(f))
+                        .collect::<Vec<_>>(),
                 ))
             };
             let columns: Vec<(&str, ArrayRef)> = vec![
@@ -182,7 +190,10 @@ impl NgramIndex {
 
 /// The normalised words of every row joined by single spaces (what n-grams are made of).
 #[pyfunction]
-fn ngram_normalize(py: Python<'_>, text: PyArrowType<ArrayData>) -> PyResult<PyArrowType<ArrayData>> {
+fn ngram_normalize(
+    py: Python<'_>,
+    text: PyArrowType<ArrayData>,
+) -> PyResult<PyArrowType<ArrayData>> {
     let array = to_array(text.0);
     let out = guarded(py, || {
         let column = TextColumn::try_new(array.as_ref())?;
@@ -194,14 +205,19 @@ fn ngram_normalize(py: Python<'_>, text: PyArrowType<ArrayData>) -> PyResult<PyA
 
 /// Every row taken as one line, normalised as line dedup hashes it.
 #[pyfunction]
-fn line_normalize(py: Python<'_>, text: PyArrowType<ArrayData>) -> PyResult<PyArrowType<ArrayData>> {
+#[pyo3(signature = (text, digits_to_zero=false))]
+fn line_normalize(
+    py: Python<'_>,
+    text: PyArrowType<ArrayData>,
+    digits_to_zero: bool,
+) -> PyResult<PyArrowType<ArrayData>> {
     let array = to_array(text.0);
     let out = guarded(py, || {
         let column = TextColumn::try_new(array.as_ref())?;
         let rows = map_rows(column, |t| {
             t.map(|t| {
                 let mut s = String::new();
-                linededup::normalize_line(t, &mut s);
+                linededup::normalize_line(t, &mut s, digits_to_zero);
                 s
             })
         });
@@ -212,12 +228,17 @@ fn line_normalize(py: Python<'_>, text: PyArrowType<ArrayData>) -> PyResult<PyAr
 
 /// Hash of every row taken as one normalised line (null where it normalises to nothing).
 #[pyfunction]
-fn line_hash(py: Python<'_>, text: PyArrowType<ArrayData>) -> PyResult<PyArrowType<ArrayData>> {
+#[pyo3(signature = (text, digits_to_zero=false))]
+fn line_hash(
+    py: Python<'_>,
+    text: PyArrowType<ArrayData>,
+    digits_to_zero: bool,
+) -> PyResult<PyArrowType<ArrayData>> {
     let array = to_array(text.0);
     let out = guarded(py, || {
         let column = TextColumn::try_new(array.as_ref())?;
         let rows = map_rows(column, |t| {
-            t.and_then(|t| linededup::line_hash(t, &mut String::new()))
+            t.and_then(|t| linededup::line_hash(t, &mut String::new(), digits_to_zero))
         });
         Ok(UInt64Array::from(rows))
     })?;
@@ -226,11 +247,16 @@ fn line_hash(py: Python<'_>, text: PyArrowType<ArrayData>) -> PyResult<PyArrowTy
 
 /// Distinct normalised-line hashes of every document, concatenated (uint64).
 #[pyfunction]
-fn line_hashes(py: Python<'_>, text: PyArrowType<ArrayData>) -> PyResult<PyArrowType<ArrayData>> {
+#[pyo3(signature = (text, digits_to_zero=false))]
+fn line_hashes(
+    py: Python<'_>,
+    text: PyArrowType<ArrayData>,
+    digits_to_zero: bool,
+) -> PyResult<PyArrowType<ArrayData>> {
     let array = to_array(text.0);
     let out = guarded(py, || {
         let column = TextColumn::try_new(array.as_ref())?;
-        Ok(linededup::column_line_hashes(column))
+        Ok(linededup::column_line_hashes(column, digits_to_zero))
     })?;
     Ok(PyArrowType(out.into_data()))
 }
@@ -239,11 +265,13 @@ fn line_hashes(py: Python<'_>, text: PyArrowType<ArrayData>) -> PyResult<PyArrow
 /// large_string, lines, removed_lines, removed_bytes, remaining_chars) and, for the sorted
 /// `wanted` hashes met among removed lines, their (hash, line text) as two arrays.
 #[pyfunction]
+#[pyo3(signature = (text, remove, wanted, digits_to_zero=false))]
 fn line_dedup_apply(
     py: Python<'_>,
     text: PyArrowType<ArrayData>,
     remove: PyArrowType<ArrayData>,
     wanted: PyArrowType<ArrayData>,
+    digits_to_zero: bool,
 ) -> PyResult<(
     PyArrowType<RecordBatch>,
     PyArrowType<ArrayData>,
@@ -256,13 +284,22 @@ fn line_dedup_apply(
         let column = TextColumn::try_new(array.as_ref())?;
         let remove = u64_values(&remove, "remove")?;
         let wanted = u64_values(&wanted, "wanted")?;
-        let out = linededup::remove_lines_column(column, &remove, &wanted);
+        let out = linededup::remove_lines_column(column, &remove, &wanted, digits_to_zero);
         let columns: Vec<(&str, ArrayRef)> = vec![
             ("text", Arc::new(out.text)),
             ("lines", Arc::new(UInt32Array::from(out.lines))),
-            ("removed_lines", Arc::new(UInt32Array::from(out.removed_lines))),
-            ("removed_bytes", Arc::new(UInt64Array::from(out.removed_bytes))),
-            ("remaining_chars", Arc::new(UInt64Array::from(out.remaining_chars))),
+            (
+                "removed_lines",
+                Arc::new(UInt32Array::from(out.removed_lines)),
+            ),
+            (
+                "removed_bytes",
+                Arc::new(UInt64Array::from(out.removed_bytes)),
+            ),
+            (
+                "remaining_chars",
+                Arc::new(UInt64Array::from(out.remaining_chars)),
+            ),
         ];
         let fields: Vec<Field> = columns
             .iter()
@@ -273,7 +310,12 @@ fn line_dedup_apply(
             columns.into_iter().map(|(_, a)| a).collect(),
         )?;
         let hashes = UInt64Array::from(out.samples.iter().map(|(h, _)| *h).collect::<Vec<_>>());
-        let lines = StringArray::from(out.samples.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>());
+        let lines = StringArray::from(
+            out.samples
+                .iter()
+                .map(|(_, l)| l.as_str())
+                .collect::<Vec<_>>(),
+        );
         Ok((batch, hashes, lines))
     })?;
     Ok((

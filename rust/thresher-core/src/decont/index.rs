@@ -112,7 +112,9 @@ pub fn build_index(items: &[Option<&str>], n: usize, path: &Path) -> Result<Buil
         ));
     }
     if items.len() > u32::MAX as usize {
-        return Err(CoreError::InvalidArgument("too many evaluation items".into()));
+        return Err(CoreError::InvalidArgument(
+            "too many evaluation items".into(),
+        ));
     }
     let per_item: Vec<Vec<u64>> = items
         .par_iter()
@@ -139,7 +141,9 @@ pub fn build_index(items: &[Option<&str>], n: usize, path: &Path) -> Result<Buil
     }
     posting_starts.push(postings.len() as u64);
     if keys.len() >= u32::MAX as usize {
-        return Err(CoreError::InvalidArgument("too many distinct n-grams".into()));
+        return Err(CoreError::InvalidArgument(
+            "too many distinct n-grams".into(),
+        ));
     }
 
     let bucket_bits = bucket_bits_for(keys.len());
@@ -268,7 +272,10 @@ fn read_u64(bytes: &[u8], at: usize) -> u64 {
 impl NgramIndex {
     pub fn open(path: &Path) -> Result<Self> {
         let bad = |why: &str| {
-            CoreError::InvalidArgument(format!("{}: not a usable n-gram index: {why}", path.display()))
+            CoreError::InvalidArgument(format!(
+                "{}: not a usable n-gram index: {why}",
+                path.display()
+            ))
         };
         if cfg!(target_endian = "big") {
             return Err(bad("index files are little-endian only"));
@@ -317,7 +324,10 @@ impl NgramIndex {
     }
 
     fn bucket_starts(&self) -> &[u32] {
-        self.slice(self.layout.buckets_at, (1usize << self.layout.bucket_bits) + 1)
+        self.slice(
+            self.layout.buckets_at,
+            (1usize << self.layout.bucket_bits) + 1,
+        )
     }
 
     pub fn keys(&self) -> &[u64] {
@@ -361,7 +371,10 @@ impl NgramIndex {
         if lo == hi {
             return None;
         }
-        self.keys()[lo..hi].iter().position(|&k| k == key).map(|p| lo + p)
+        self.keys()[lo..hi]
+            .iter()
+            .position(|&k| k == key)
+            .map(|p| lo + p)
     }
 
     /// The items that contain key number `key_index`.
@@ -438,7 +451,10 @@ mod tests {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!("thresher-decont-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        dir.join(format!("{}-{name}", COUNTER.fetch_add(1, Ordering::Relaxed)))
+        dir.join(format!(
+            "{}-{name}",
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ))
     }
 
     fn build(items: &[Option<&str>], n: usize, name: &str) -> NgramIndex {

@@ -65,8 +65,14 @@ mod tests {
     fn rolling_equals_direct() {
         let got = collect("The cat, the HAT; and a bat.", 3);
         assert_eq!(got.len(), 5);
-        assert_eq!(got[0], (direct(&["the", "cat", "the"]), "The cat, the".to_string()));
-        assert_eq!(got[4], (direct(&["and", "a", "bat"]), "and a bat".to_string()));
+        assert_eq!(
+            got[0],
+            (direct(&["the", "cat", "the"]), "The cat, the".to_string())
+        );
+        assert_eq!(
+            got[4],
+            (direct(&["and", "a", "bat"]), "and a bat".to_string())
+        );
     }
 
     #[test]

@@ -77,7 +77,10 @@ pub fn for_each_word<F: FnMut(u64, usize, usize)>(text: &str, mut emit: F) {
             i += 1;
             continue;
         }
-        let c = text[i..].chars().next().expect("index is on a char boundary");
+        let c = text[i..]
+            .chars()
+            .next()
+            .expect("index is on a char boundary");
         let len = c.len_utf8();
         if c.is_whitespace() {
             if in_word {
@@ -153,7 +156,10 @@ mod tests {
             normalized_words("Natalia sold 48/2 = 24 clips!"),
             vec!["natalia", "sold", "482", "24", "clips"]
         );
-        assert_eq!(normalized_words("  Don't  STOP\n\tnow. "), vec!["dont", "stop", "now"]);
+        assert_eq!(
+            normalized_words("  Don't  STOP\n\tnow. "),
+            vec!["dont", "stop", "now"]
+        );
         assert_eq!(normalized_words("— ... ==="), Vec::<String>::new());
         assert_eq!(normalized_words("ÉCOLE Straße"), vec!["école", "straße"]);
         assert_eq!(normalized_words("東京都abc"), vec!["東", "京", "都", "abc"]);
