@@ -82,7 +82,8 @@ def merge_contamination(parts: list[dict[str, Any]]) -> dict[str, Any]:
     for name, info in sets.items():
         found = sorted((i for i in item_documents if item_set[i] == name), key=lambda i: (-item_documents[i], i))
         info["top_items"] = [
-            {"item_id": item_id[i], "documents": item_documents[i], "text": _clip(item_text[i], 300)} for i in found[:10]
+            {"item_id": item_id[i], "documents": item_documents[i], "text": _clip(item_text[i], 300)}
+            for i in found[:10]
         ]
         info["examples"] = [
             {**ex, "item_id": item_id[ex["item"]], "item_text": _clip(item_text[ex["item"]], 1200)}
@@ -114,8 +115,7 @@ def render_contamination(report: dict[str, Any]) -> str:
     lines = [
         f"## Contamination: step `{report.get('step')}`",
         "",
-        f"{report['contaminated']:,} of {report['documents']:,} documents contain an evaluation item "
-        f"({rule}); {verb}.",
+        f"{report['contaminated']:,} of {report['documents']:,} documents contain an evaluation item ({rule}); {verb}.",
         "",
         "| eval set | items | indexed | found in corpus | documents |",
         "| --- | ---: | ---: | ---: | ---: |",

@@ -9,7 +9,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-
 from thresher.cli import main
 from thresher.config import load_pipeline
 from thresher.executors.local import LocalExecutor
@@ -39,7 +38,9 @@ def page(i: int, inserted: str | None = None) -> str:
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
-    pq.write_table(pa.table({"id": [f"gsm-{i}" for i in range(len(ITEMS))], "question": ITEMS}), tmp_path / "eval.parquet")
+    pq.write_table(
+        pa.table({"id": [f"gsm-{i}" for i in range(len(ITEMS))], "question": ITEMS}), tmp_path / "eval.parquet"
+    )
     inserted = {4: ITEMS[0], 17: ITEMS[2].upper(), 25: "Intro. " + ITEMS[1]}
     for shard in range(3):
         ids = list(range(shard * 10, shard * 10 + 10))
@@ -52,7 +53,9 @@ def workspace(tmp_path: Path) -> Path:
             {
                 "type": "decontaminate",
                 "n": 8,
-                "eval_sets": [{"name": "gsm8k", "paths": [str(tmp_path / "eval.parquet")], "text_columns": ["question"]}],
+                "eval_sets": [
+                    {"name": "gsm8k", "paths": [str(tmp_path / "eval.parquet")], "text_columns": ["question"]}
+                ],
             },
         ],
         "output": {"path": str(tmp_path / "out"), "keep_signals": True},
@@ -92,7 +95,11 @@ def test_stages_and_results_match_with_one_and_two_workers(workspace):
     assert steps["line_dedup"]["rows_dropped"] == {}
     rejected = read_sorted(workspace / "out1" / "rejected")
     assert rejected.column("id").to_pylist() == ["doc-17", "doc-25", "doc-4"]
-    assert sorted(x[0] for x in rejected.column("decontaminate.matched_items").to_pylist()) == ["gsm-0", "gsm-1", "gsm-2"]
+    assert sorted(x[0] for x in rejected.column("decontaminate.matched_items").to_pylist()) == [
+        "gsm-0",
+        "gsm-1",
+        "gsm-2",
+    ]
     for text in kept1.column("text").to_pylist():  # 20 pages with the menu and the banner: both removed
         assert MENU not in text and COOKIES not in text
         assert text.startswith("Article ")  # the unique content lines stay

@@ -8,7 +8,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from thresher import _core
 from thresher.api import Pipeline
 from thresher.config import ConfigError
@@ -124,10 +123,20 @@ def test_items_shorter_than_n_are_not_indexed(tmp_path):
 
 
 def test_unicode_items(tmp_path):
-    items = [{"id": "ja", "text": "東京は日本の首都です。"}, {"id": "fr", "text": "L'ÉCOLE est fermée le dimanche matin"}]
+    items = [
+        {"id": "ja", "text": "東京は日本の首都です。"},
+        {"id": "fr", "text": "L'ÉCOLE est fermée le dimanche matin"},
+    ]
     path = write_eval(tmp_path, items)
     p = pipeline(tmp_path, [{"paths": [path]}], n=4)
-    result = p.run_table(docs("ニュース：東京は日本の首都です", "l école est fermée... le dimanche", "日本の", "\u0000\ufffd emoji 🎉🎉🎉🎉"))
+    result = p.run_table(
+        docs(
+            "ニュース：東京は日本の首都です",
+            "l école est fermée... le dimanche",
+            "日本の",
+            "\u0000\ufffd emoji 🎉🎉🎉🎉",
+        )
+    )
     assert sorted(result.rejected.column("id").to_pylist()) == ["d0", "d1"]
     by_id = {r["id"]: r["decontaminate.matched_items"] for r in result.rejected.to_pylist()}
     assert by_id == {"d0": ["ja"], "d1": ["fr"]}
@@ -135,7 +144,9 @@ def test_unicode_items(tmp_path):
 
 def test_where_filter_and_generated_ids(tmp_path):
     path = tmp_path / "mixed.jsonl"
-    rows = [{"text": f"item number {i} with enough words to index", "kind": "math" if i % 2 else "code"} for i in range(6)]
+    rows = [
+        {"text": f"item number {i} with enough words to index", "kind": "math" if i % 2 else "code"} for i in range(6)
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows))
     items = load_eval_items(EvalSet(name="m", paths=[str(path)], where={"kind": "^math$"}, id_column="nope"))
     assert items.column("item_id").to_pylist() == ["m/0", "m/1", "m/2"]
