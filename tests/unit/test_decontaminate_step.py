@@ -41,7 +41,7 @@ def docs(*texts: str) -> pa.Table:
 
 def test_normalisation_by_hand():
     got = _core.ngram_normalize(pa.array(["Natalia sold 48/2 = 24 clips!", "ÉCOLE  Straße", "東京abc", None, "..."]))
-    assert got.to_pylist() == ["natalia sold 482 24 clips", "école straße", "東 京 abc", None, ""]
+    assert got.to_pylist() == ["natalia sold 48 2 24 clips", "école straße", "東 京 abc", None, ""]
 
 
 def test_drops_documents_containing_an_item_with_signals(tmp_path):

@@ -1,7 +1,7 @@
 """`decontaminate`: keep evaluation sets out of the training mix with a shared word n-gram index.
 
 Every evaluation item (one row of an eval file; one text column, or several joined such as
-question + answer + choices) is normalised (lowercase, punctuation dropped, whitespace collapsed)
+question + answer + choices) is normalised (lowercase, punctuation as spaces, whitespace collapsed)
 and cut into word n-grams (n = 13 as GPT-3 and datatrove by default, 8 as Llama 3). The distinct
 n-gram hashes of all items go into one index file, built once by whichever task gets there first
 (others wait on a lock) and memory-mapped by every worker.
@@ -170,7 +170,7 @@ def index_fingerprint(params: DecontaminateParams) -> str:
         "n": params.n,
         "sets": [s.model_dump(mode="json") for s in params.eval_sets],
         "files": files,
-        "core": _core.__version__,
+        "normalization": _core.NGRAM_NORMALIZATION_VERSION,
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -326,6 +326,10 @@ fn line_dedup_apply(
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add(
+        "NGRAM_NORMALIZATION_VERSION",
+        thresher_core::decont::normalize::NORMALIZATION_VERSION,
+    )?;
     m.add_class::<NgramIndex>()?;
     m.add_function(wrap_pyfunction!(ngram_index_build, m)?)?;
     m.add_function(wrap_pyfunction!(ngram_normalize, m)?)?;

@@ -1,16 +1,16 @@
-//! Word splitting for contamination n-grams: lowercase, punctuation and symbols dropped,
-//! whitespace as the only separator.
+//! Word splitting for contamination n-grams: lowercase, punctuation and symbols turned into
+//! spaces, whitespace collapsed.
 //!
-//! The normalised form of `"Natalia sold 48/2 = 24 clips!"` is `natalia sold 482 24 clips`: a
-//! word is a whitespace-separated token keeping only its letters and digits (lowercased), and a
-//! token with none disappears. Characters of scripts written without spaces (Han, kana, Thai,
-//! Lao, Khmer, Myanmar) are one word each, so n-grams exist for them too.
+//! The normalised form of `"Natalia sold 48/2 = 24 clips!"` is `natalia sold 48 2 24 clips`: a
+//! word is a maximal run of letters and digits (lowercased), so `48/2`, `48 / 2` and `48/ 2` all
+//! give the same words, as datatrove's `simplify_text` does. Characters of scripts written without
+//! spaces (Han, kana, Thai, Lao, Khmer, Myanmar) are one word each, so n-grams exist for them too.
 //!
 //! Words are never materialised on the hot path: each is hashed as it is read, and the caller
 //! gets the hash and the byte span of the word in the original text.
 
 /// Bumped whenever the normalisation or the hashing changes, so old index files are refused.
-pub const NORMALIZATION_VERSION: u64 = 1;
+pub const NORMALIZATION_VERSION: u64 = 3;
 
 const WORD_SEED: u64 = 0xcbf2_9ce4_8422_2325;
 const WORD_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -46,17 +46,14 @@ pub fn is_unspaced_script(c: char) -> bool {
     )
 }
 
-#[inline]
-fn is_ascii_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C)
-}
-
-/// Calls `emit(word_hash, start_byte, end_byte)` for every normalised word of `text`, in order.
-/// The span runs from the word's first kept character to its last.
-pub fn for_each_word<F: FnMut(u64, usize, usize)>(text: &str, mut emit: F) {
+/// Calls `emit(word_hash, start_byte, end_byte, is_number)` for every normalised word of `text`,
+/// in order. The span runs from the word's first character to its last; `is_number` is true when
+/// the word has no letter (digits only).
+pub fn for_each_word<F: FnMut(u64, usize, usize, bool)>(text: &str, mut emit: F) {
     let bytes = text.as_bytes();
     let mut hash = WORD_SEED;
     let mut in_word = false;
+    let mut letters = false;
     let (mut start, mut end) = (0usize, 0usize);
     let mut i = 0usize;
     while i < bytes.len() {
@@ -65,13 +62,15 @@ pub fn for_each_word<F: FnMut(u64, usize, usize)>(text: &str, mut emit: F) {
             if b.is_ascii_alphanumeric() {
                 if !in_word {
                     in_word = true;
+                    letters = false;
                     hash = WORD_SEED;
                     start = i;
                 }
+                letters |= b.is_ascii_alphabetic();
                 hash = step(hash, u32::from(b.to_ascii_lowercase()));
                 end = i + 1;
-            } else if is_ascii_space(b) && in_word {
-                emit(fmix64(hash), start, end);
+            } else if in_word {
+                emit(fmix64(hash), start, end, !letters);
                 in_word = false;
             }
             i += 1;
@@ -82,32 +81,32 @@ pub fn for_each_word<F: FnMut(u64, usize, usize)>(text: &str, mut emit: F) {
             .next()
             .expect("index is on a char boundary");
         let len = c.len_utf8();
-        if c.is_whitespace() {
+        if is_unspaced_script(c) {
             if in_word {
-                emit(fmix64(hash), start, end);
+                emit(fmix64(hash), start, end, !letters);
                 in_word = false;
             }
-        } else if is_unspaced_script(c) {
-            if in_word {
-                emit(fmix64(hash), start, end);
-                in_word = false;
-            }
-            emit(fmix64(step(WORD_SEED, c as u32)), i, i + len);
+            emit(fmix64(step(WORD_SEED, c as u32)), i, i + len, false);
         } else if c.is_alphanumeric() {
             if !in_word {
                 in_word = true;
+                letters = false;
                 hash = WORD_SEED;
                 start = i;
             }
+            letters |= c.is_alphabetic();
             for lower in c.to_lowercase() {
                 hash = step(hash, lower as u32);
             }
             end = i + len;
+        } else if in_word {
+            emit(fmix64(hash), start, end, !letters);
+            in_word = false;
         }
         i += len;
     }
     if in_word {
-        emit(fmix64(hash), start, end);
+        emit(fmix64(hash), start, end, !letters);
     }
 }
 
@@ -121,13 +120,13 @@ pub fn normalized_words(text: &str) -> Vec<String> {
         }
     };
     for c in text.chars() {
-        if c.is_whitespace() {
-            flush(&mut current, &mut words);
-        } else if is_unspaced_script(c) {
+        if is_unspaced_script(c) {
             flush(&mut current, &mut words);
             words.push(c.to_string());
         } else if c.is_alphanumeric() {
             current.extend(c.to_lowercase());
+        } else {
+            flush(&mut current, &mut words);
         }
     }
     flush(&mut current, &mut words);
@@ -146,7 +145,7 @@ mod tests {
 
     fn spans(text: &str) -> Vec<(u64, &str)> {
         let mut out = Vec::new();
-        for_each_word(text, |h, s, e| out.push((h, &text[s..e])));
+        for_each_word(text, |h, s, e, _| out.push((h, &text[s..e])));
         out
     }
 
@@ -154,11 +153,12 @@ mod tests {
     fn normalises_by_hand() {
         assert_eq!(
             normalized_words("Natalia sold 48/2 = 24 clips!"),
-            vec!["natalia", "sold", "482", "24", "clips"]
+            vec!["natalia", "sold", "48", "2", "24", "clips"]
         );
+        assert_eq!(normalized_words("48 / 2"), normalized_words("48/2"));
         assert_eq!(
             normalized_words("  Don't  STOP\n\tnow. "),
-            vec!["dont", "stop", "now"]
+            vec!["don", "t", "stop", "now"]
         );
         assert_eq!(normalized_words("— ... ==="), Vec::<String>::new());
         assert_eq!(normalized_words("ÉCOLE Straße"), vec!["école", "straße"]);
@@ -177,7 +177,13 @@ mod tests {
         }
         assert_eq!(got[0].1, "Hello");
         assert_eq!(got[1].1, "World");
-        assert_eq!(got[4].1, "x-ray");
+        assert_eq!(got[4].1, "x");
+        assert_eq!(got[5].1, "ray");
+        let mut numbers = Vec::new();
+        for_each_word("abc 123 a1 ١٢", |_, _, _, is_number| {
+            numbers.push(is_number)
+        });
+        assert_eq!(numbers, vec![false, true, false, true]);
         // Case and punctuation do not change a word's hash.
         assert_eq!(spans("HELLO")[0].0, spans("hello...")[0].0);
     }
@@ -186,7 +192,7 @@ mod tests {
         #[test]
         fn never_panics_and_spans_are_in_bounds(text in "\\PC{0,200}") {
             let mut count = 0;
-            for_each_word(&text, |_, s, e| {
+            for_each_word(&text, |_, s, e, _| {
                 assert!(s < e && e <= text.len());
                 assert!(text.is_char_boundary(s) && text.is_char_boundary(e));
                 count += 1;
