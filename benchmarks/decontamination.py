@@ -252,6 +252,7 @@ def line_dedup_section(pages) -> None:
         print(f"  {top['documents']:>5}  {(top['line'] or '')[:90]}")
     # Content lines: lines of the page's gold main content. How many did line_dedup remove?
     gold_lines, gold_removed, once_lines, once_removed = 0, 0, 0, 0
+    removed_gold: dict[str, int] = {}
     all_hashes: dict[int, int] = {}
     for p in web_pages:
         for h in set(_core.line_hash(pa.array(p[2].split("\n"), pa.string())).to_pylist()) - {None}:
@@ -262,11 +263,13 @@ def line_dedup_section(pages) -> None:
         gold = {line.strip() for line in p[3].split("\n") if line.strip()}
         raw = [line for line in p[2].split("\n") if line.strip() in gold]
         hashes = _core.line_hash(pa.array(raw, pa.string())).to_pylist()
-        for h in hashes:
+        for line, h in zip(raw, hashes, strict=True):
             if h is None:
                 continue
             gold_lines += 1
-            gold_removed += h in remove
+            if h in remove:
+                gold_removed += 1
+                removed_gold[line.strip()] = all_hashes.get(h, 0)
             if all_hashes.get(h) == 1:
                 once_lines += 1
                 once_removed += h in remove
@@ -275,6 +278,9 @@ def line_dedup_section(pages) -> None:
         f"({100 * gold_removed / max(gold_lines, 1):.2f}%); content lines found in one page only: "
         f"{once_removed} of {once_lines:,} removed"
     )
+    print("most frequent removed lines that annotators marked as main content:")
+    for line, count in sorted(removed_gold.items(), key=lambda kv: -kv[1])[:8]:
+        print(f"  {count:>5}  {line[:90]}")
 
 
 def main() -> int:
