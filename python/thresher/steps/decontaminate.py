@@ -77,7 +77,7 @@ class EvalSet(BaseModel):
 
 
 class DecontaminateParams(StepParams):
-    eval_sets: list[EvalSet] = Field(default_factory=list, description="Evaluation sets to keep out of the corpus")
+    eval_sets: list[EvalSet] = Field([], description="Evaluation sets to keep out of the corpus")
     n: int = Field(13, ge=1, le=1024, description="Words per n-gram (13 as GPT-3 and datatrove, 8 as Llama 3)")
     min_matched_ngrams: int | None = Field(
         1, ge=1, description="A document contains an item when it shares at least this many of the item's n-grams"
