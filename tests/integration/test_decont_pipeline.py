@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+
 from thresher.cli import main
 from thresher.config import load_pipeline
 from thresher.executors.local import LocalExecutor

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 
@@ -11,12 +10,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+
 from thresher import _core
 from thresher.api import Pipeline
+from thresher_testing import shared_data_dir
 
 pytestmark = pytest.mark.shared_data
 
-DATA = Path(os.environ.get("THRESHER_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+DATA = shared_data_dir()
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from thresher import _core
 from thresher.api import Pipeline
 from thresher.config import ConfigError

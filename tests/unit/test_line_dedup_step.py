@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from thresher import _core
 from thresher.api import Pipeline
 from thresher.steps.line_dedup import LineDedupParams, corpus_threshold, merge_counts
