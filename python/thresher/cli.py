@@ -8,6 +8,7 @@ filter schema            JSON Schema of pipeline files
 filter report OUT        HTML report of an output directory (charts, drop reasons, samples)
 filter inspect OUT --reason STEP:REASON [-n 5]
 filter steps             the registered step types and their parameters
+filter contamination-report OUT [--json] [--output FILE]   decontaminate / line_dedup reports of a run
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the JSON Schema of pipeline files")
     sub.add_parser("steps", help="list step types and their parameters")
     add_report_commands(sub)
+    contamination = sub.add_parser("contamination-report", help="eval items found and lines removed in a finished run")
+    contamination.add_argument("out", help="output directory of a run")
+    contamination.add_argument("--json", action="store_true", help="JSON instead of Markdown")
+    contamination.add_argument("--output", help="write to this file instead of stdout")
     return parser
 
 
@@ -158,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
             from thresher.executors.dispatch import cmd_status
 
             return cmd_status(args)
+        if args.command == "contamination-report":
+            from thresher.contamination_report import cmd_contamination_report
+
+            return cmd_contamination_report(args.out, args.json, args.output)
         if args.command == "schema":
             print(json.dumps(pipeline_json_schema(), indent=2))
             return 0

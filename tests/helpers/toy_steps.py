@@ -64,3 +64,22 @@ class SlowPassThrough(Step):
 
     def decide(self, signals: pa.RecordBatch, batch: pa.RecordBatch) -> Decision:
         return Decision(keep=pa.array([True] * batch.num_rows), reason=pa.nulls(batch.num_rows, pa.string()))
+
+
+class OpenedMarker(Step):
+    """Drops every row unless open() ran first: proves each runner calls the lifecycle hooks."""
+
+    type = "toy_steps:OpenedMarker"
+    Params = StepParams
+
+    def open(self, context: StepContext) -> None:
+        self.opened_in = context.work_dir
+
+    def compute_signals(self, text: pa.Array, batch: pa.RecordBatch) -> pa.RecordBatch:
+        opened = getattr(self, "opened_in", None) is not None and self.opened_in.is_dir()
+        return pa.record_batch({"opened": pa.array([opened] * len(text))})
+
+    def decide(self, signals: pa.RecordBatch, batch: pa.RecordBatch) -> Decision:
+        opened = signals.column("opened")
+        reason = pc.if_else(opened, pa.scalar(None, pa.string()), pa.scalar("not_opened"))
+        return Decision(keep=opened, reason=reason)

@@ -2,6 +2,7 @@
 //! releases the GIL around core calls, and turns errors and panics into Python exceptions.
 
 mod convert;
+mod decont;
 mod signals;
 mod util;
 
@@ -11,6 +12,7 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     convert::register(m)?;
+    decont::register(m)?;
     signals::register(m)?;
     util::register(m)?;
     Ok(())
