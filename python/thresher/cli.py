@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 doc = (cls.__doc__ or "").strip().split("\n")[0]
                 print(f"{name}: {doc}")
                 for key, f in cls.Params.model_fields.items():
-                    print(f"    {key} = {f.default!r}" + (f"  # {f.description}" if f.description else ""))
+                    print(f"    {key} = {f.get_default(call_default_factory=True)!r}" + (f"  # {f.description}" if f.description else ""))
             return 0
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
