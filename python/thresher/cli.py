@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
                 doc = (cls.__doc__ or "").strip().split("\n")[0]
                 print(f"{name}: {doc}")
                 for key, f in cls.Params.model_fields.items():
-                    print(f"    {key} = {f.get_default(call_default_factory=True)!r}" + (f"  # {f.description}" if f.description else ""))
+                    default = "(required)" if f.is_required() else repr(f.get_default(call_default_factory=True))
+                    print(f"    {key} = {default}" + (f"  # {f.description}" if f.description else ""))
             return 0
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
