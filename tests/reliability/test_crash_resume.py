@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, TESTS, make_docs
+from thresher_testing import REPO, TESTS, make_docs
 
 pytestmark = pytest.mark.slow
 

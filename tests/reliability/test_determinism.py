@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TESTS
+from thresher_testing import REPO, TESTS
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO
+from thresher_testing import REPO
 
 pytestmark = [
     pytest.mark.slow,

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, make_docs, write_pipeline
 from thresher.cli import main
 from thresher.report.collect import OutputDir, ReportError
+from thresher_testing import REPO, make_docs, write_pipeline
 
 STEPS = """
   - type: text_length

@@ -11,8 +11,8 @@ import jsonschema
 import pytest
 import yaml
 
-from conftest import REPO, write_pipeline
 from thresher.cli import main
+from thresher_testing import REPO, write_pipeline
 
 
 @pytest.fixture(scope="module")
