@@ -7,6 +7,7 @@
 pub mod column;
 pub mod decont;
 pub mod error;
+pub mod fuzzing;
 pub mod ids;
 pub mod linededup;
 pub mod parallel;
