@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from thresher.llm.answers import (
     ScoreOptions,
     final_scores,

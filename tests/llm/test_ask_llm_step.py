@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from thresher.api import Pipeline
 from thresher.config import ConfigError
 from thresher.steps.ask_llm import AskLlm, AskLlmParams, gumbel_noise

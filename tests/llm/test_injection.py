@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from thresher.llm.injection import BASE_DOCUMENTS, insert, measure, variants
 
 
@@ -44,11 +45,12 @@ def test_measure_reports_lifts_relative_to_the_clean_document():
 
 
 def test_no_variant_changes_the_prompt_structure(tiny_causal):
+    from transformers import AutoTokenizer
+
     from thresher.llm.answers import ScoreOptions
     from thresher.llm.backends.base import TransformersParams, load_backend
     from thresher.llm.prompts import resolve_questions
     from thresher.llm.truncation import Truncation
-    from transformers import AutoTokenizer
 
     backend = load_backend(
         TransformersParams(model=str(tiny_causal)),

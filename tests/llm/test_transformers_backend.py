@@ -8,11 +8,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer  # noqa: E402
+
 from thresher.llm.answers import ScoreOptions  # noqa: E402
 from thresher.llm.backends.base import TransformersParams, load_backend  # noqa: E402
 from thresher.llm.prompts import resolve_questions  # noqa: E402
 from thresher.llm.truncation import Truncation  # noqa: E402
-from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer  # noqa: E402
 
 DOCS = [
     "Photosynthesis turns light, water and carbon dioxide into sugar and oxygen.",
