@@ -5,6 +5,7 @@
 //! arrays, so the bindings only convert.
 
 pub mod column;
+pub mod dedup;
 pub mod error;
 pub mod ids;
 pub mod parallel;
