@@ -87,6 +87,11 @@ pub struct MapStats {
     pub text_bytes: u64,
 }
 
+/// Where a shard's keep priorities live.
+pub fn priority_path(dir: &Path, shard: u32) -> PathBuf {
+    dir.join(format!("priority_{shard:06}.bin"))
+}
+
 /// One f64 per row, for keep policies other than "first".
 pub struct PriorityWriter {
     file: AtomicFile,
@@ -138,14 +143,18 @@ impl MinhashShardWriter {
         bands: usize,
         memory_bytes: usize,
         shingle_dir: Option<&Path>,
-        priority_path: Option<&Path>,
+        priority_dir: Option<&Path>,
     ) -> Result<Self> {
+        let priority_file = priority_dir.map(|d| priority_path(d, shard));
         Ok(Self {
             bands: ShardBandWriter::new(band_dir, shard, bands, memory_bytes),
             shingles: shingle_dir
                 .map(|d| ShingleStoreWriter::create(d, shard))
                 .transpose()?,
-            priorities: priority_path.map(PriorityWriter::create).transpose()?,
+            priorities: priority_file
+                .as_deref()
+                .map(PriorityWriter::create)
+                .transpose()?,
             next_row: 0,
             stats: MapStats::default(),
         })
