@@ -269,7 +269,20 @@ impl MinHasher {
     /// Normalises, tokenises and hashes a document's shingles.
     pub fn document_shingles(&self, text: &str, splits: Option<&WordSplits>) -> Vec<u64> {
         let normalized = self.normalization().apply(text);
-        let tokenized = self.tokenize(&normalized, splits, None);
+        let tokenized = if !self.config.datatrove_compatible && !normalized.contains("  ") {
+            // Already single-space separated words: no copy needed.
+            let words = if normalized.is_empty() {
+                0
+            } else {
+                1 + normalized.bytes().filter(|&b| b == b' ').count()
+            };
+            Tokenized {
+                joined: normalized,
+                words,
+            }
+        } else {
+            self.tokenize(&normalized, splits, None)
+        };
         self.shingle_hashes(&tokenized)
     }
 
