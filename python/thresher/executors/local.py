@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 import time
 import traceback
@@ -51,28 +52,44 @@ def _describe_error(err: BaseException) -> str:
 # -- worker side -------------------------------------------------------------------------------
 _WORKER_PLAN: Plan | None = None
 _WORKER_QUEUE: Any = None
+_WORKER_INTERRUPTED = False
+
+
+def _on_worker_interrupt(signum: int, frame: Any) -> None:
+    # Remember the interrupt so tasks already queued to this worker return at once, then unwind the
+    # current task (its writers abort, leaving nothing partial).
+    global _WORKER_INTERRUPTED
+    _WORKER_INTERRUPTED = True
+    raise KeyboardInterrupt
 
 
 def _init_worker(plan: Plan, progress_queue: Any, rayon_threads: int) -> None:
     global _WORKER_PLAN, _WORKER_QUEUE
     os.environ.setdefault("RAYON_NUM_THREADS", str(rayon_threads))
+    signal.signal(signal.SIGINT, _on_worker_interrupt)
     _WORKER_PLAN = plan.reload()
     _WORKER_QUEUE = progress_queue
+    progress_queue.put(("pid", os.getpid()))
 
 
 def _worker_task(stage_index: int, task: int) -> tuple[int, dict[str, Any] | None, str | None]:
     assert _WORKER_PLAN is not None
+    if _WORKER_INTERRUPTED:
+        return task, None, INTERRUPTED
     stage = _WORKER_PLAN.stages[stage_index]
 
     def report(rows: int, nbytes: int) -> None:
-        _WORKER_QUEUE.put((rows, nbytes))
+        _WORKER_QUEUE.put(("rows", rows, nbytes))
 
     try:
         return task, _WORKER_PLAN.run_task(stage, task, report if stage.kind == "map" else None), None
     except KeyboardInterrupt:
-        raise
+        return task, None, INTERRUPTED
     except BaseException as err:  # noqa: BLE001 - reported to the parent with its traceback
         return task, None, _describe_error(err)
+
+
+INTERRUPTED = "interrupted"
 
 
 # -- parent side -------------------------------------------------------------------------------
@@ -176,15 +193,20 @@ class LocalExecutor:
         rayon_threads = max(1, (os.cpu_count() or 1) // workers)
         stop = threading.Event()
 
+        worker_pids: set[int] = set()
+
         def drain() -> None:
             while not stop.is_set():
                 try:
-                    rows, nbytes = progress_queue.get(timeout=0.2)
+                    message = progress_queue.get(timeout=0.2)
                 except queue.Empty:
                     continue
                 except (EOFError, OSError):
                     return
-                bar.add_rows(rows, nbytes)
+                if message[0] == "pid":
+                    worker_pids.add(message[1])
+                else:
+                    bar.add_rows(message[1], message[2])
 
         drainer = threading.Thread(target=drain, daemon=True)
         drainer.start()
@@ -206,11 +228,20 @@ class LocalExecutor:
                         _, _, error = fut.result()
                     except BaseException as err:  # noqa: BLE001 - a worker died (killed, OOM)
                         error = f"worker process failed: {type(err).__name__}: {err}"
+                    if error == INTERRUPTED:
+                        raise KeyboardInterrupt
                     if error is not None:
                         errors.append(TaskError(stage.name, task, _task_where(plan, stage, task), error))
                     bar.task_done()
         except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)
+            # A terminal's Ctrl-C reaches the workers too; a signal sent to this process alone does
+            # not, so pass it on. Workers abort their current shard cleanly and skip queued ones.
+            for pid in worker_pids:
+                try:
+                    os.kill(pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

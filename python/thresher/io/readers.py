@@ -211,7 +211,8 @@ class ShardReader:
         missing = [c for c in wanted if schema.get_field_index(c) < 0]
         if missing:
             raise InputError(f"{self._where()}: columns {missing} listed in input.columns are missing")
-        return list(dict.fromkeys(wanted))
+        wanted_set = set(wanted)
+        return [name for name in schema.names if name in wanted_set]  # the file's own column order
 
     # -- jsonl ------------------------------------------------------------------------------
     def _read_jsonl(self) -> Iterator[ReadBatch]:
@@ -223,8 +224,6 @@ class ShardReader:
             raise InputError(f"{self._where()}: no such file") from None
         text = self.config.text_column
         explicit = [pa.field(text, pa.large_string())]
-        if self.config.id_column:
-            explicit.append(pa.field(self.config.id_column, pa.string()))
         parse = pajson.ParseOptions(
             explicit_schema=pa.schema(explicit), unexpected_field_behavior="infer", newlines_in_values=False
         )
@@ -270,9 +269,12 @@ class ShardReader:
         invalid = None
         if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_binary_view(kind):
             column, invalid = _core.decode_utf8(column)
+        elif pa.types.is_string_view(kind):
+            # pyarrow's filter/take kernels do not cover string_view yet; one copy keeps the data path whole.
+            column = column.cast(pa.large_string())
         elif pa.types.is_null(kind):
             column = pa.nulls(len(column), pa.large_string())
-        elif not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)):
+        elif not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
             raise InputError(
                 f"{self._where(row_group, text_name)}: expected a string column, got {kind};"
                 " set input.text_column to the column that holds the text"
@@ -281,9 +283,16 @@ class ShardReader:
         if invalid is not None:
             batch = batch.append_column(self.INVALID_UTF8_COLUMN, invalid)
         id_name = self.config.id_column or "id"
-        if batch.schema.get_field_index(id_name) < 0:
-            ids = _core.sequential_ids(self.shard.name, first_row, batch.num_rows)
-            batch = batch.append_column(id_name, ids)
+        id_index = batch.schema.get_field_index(id_name)
+        if id_index < 0:
+            batch = batch.append_column(id_name, _core.sequential_ids(self.shard.name, first_row, batch.num_rows))
+        elif batch.column(id_index).null_count:
+            # Rows without an id get the generated one, so every row stays addressable.
+            ids = batch.column(id_index)
+            if not pa.types.is_string(ids.type):
+                ids = ids.cast(pa.string())
+            generated = _core.sequential_ids(self.shard.name, first_row, batch.num_rows)
+            batch = batch.set_column(id_index, pa.field(id_name, pa.string()), pc.coalesce(ids, generated))
         return batch
 
 
