@@ -13,6 +13,7 @@ import json
 import logging
 import sys
 
+from thresher import dedup_report
 from thresher.config import ConfigError, load_pipeline, pipeline_json_schema
 from thresher.io.readers import InputError
 
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the JSON Schema of pipeline files")
     sub.add_parser("steps", help="list step types and their parameters")
+    dedup_report.add_parser(sub)
     return parser
 
 
@@ -118,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "validate":
             return cmd_validate(args)
+        if args.command == "dedup-report":
+            return dedup_report.cmd_dedup_report(args)
         if args.command == "schema":
             print(json.dumps(pipeline_json_schema(), indent=2))
             return 0
