@@ -260,7 +260,11 @@ class MinhashDedupParams(_KeepParams):
     shingle_hash: Literal["xxh3", "xxhash", "sha1"] | None = Field(
         None, description="Shingle hash; default xxh3, or xxhash (datatrove's default) in compatible mode"
     )
-    verify: bool = Field(False, description="Confirm candidate pairs by exact Jaccard of shingle sets")
+    verify: bool = Field(
+        False,
+        description="Confirm candidate pairs by exact Jaccard of shingle sets, and remove a document only when it "
+        "reaches the threshold against a kept one",
+    )
     verify_threshold: float = Field(0.8, gt=0.0, le=1.0, description="Jaccard a verified pair must reach")
     lsh_partitions: int = Field(1, ge=1, le=4096, description="Tasks per band in the buckets stage (key ranges)")
     merge_fan_in: int = Field(512, ge=2, description="Sorted runs merged at once before an extra merge round")
@@ -405,6 +409,8 @@ class MinhashDedup(_RuntimeStateMixin, GlobalStep):
                 "first" if p.keep == "first" else "highest",
                 str(work / "clusters.bin"),
                 str(work / "priority") if p.keep != "first" else None,
+                str(work / "shingles") if p.verify else None,
+                p.verify_threshold,
             )
             write_json_atomic(work / "clusters.json", stats)
         else:
@@ -447,6 +453,7 @@ class MinhashDedup(_RuntimeStateMixin, GlobalStep):
             "verified_pairs": sum(b["verified_pairs"] for b in buckets) if self.params.verify else None,
             "rejected_pairs": sum(b["rejected_pairs"] for b in buckets) if self.params.verify else None,
             "largest_band_group": max((b["largest_group"] for b in buckets), default=0),
+            "kept_apart_by_verification": clusters.get("refined_out") if self.params.verify else None,
             "clusters": clusters.get("clusters", 0),
             "documents_in_clusters": clusters.get("documents_in_clusters", 0),
             "removed": clusters.get("removed", 0),

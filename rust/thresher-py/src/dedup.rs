@@ -170,7 +170,11 @@ impl Minhasher {
     }
 
     /// Shingle hashes of each document (list<uint64>, in order, repeats included).
-    fn shingles(&self, py: Python<'_>, text: PyArrowType<ArrayData>) -> PyResult<PyArrowType<ArrayData>> {
+    fn shingles(
+        &self,
+        py: Python<'_>,
+        text: PyArrowType<ArrayData>,
+    ) -> PyResult<PyArrowType<ArrayData>> {
         let array = to_array(text.0);
         let (hasher, splits) = (self.hasher.clone(), self.splits.clone());
         let out = guarded(py, || {
@@ -334,13 +338,15 @@ fn minhash_find_pairs<'py>(
 
 /// Union-find over pair files; writes one verdict per clustered document to `out`.
 #[pyfunction]
-#[pyo3(signature = (pair_files, policy, out, priority_dir=None))]
+#[pyo3(signature = (pair_files, policy, out, priority_dir=None, shingle_dir=None, threshold=0.8))]
 fn cluster_pairs<'py>(
     py: Python<'py>,
     pair_files: Vec<String>,
     policy: &str,
     out: String,
     priority_dir: Option<String>,
+    shingle_dir: Option<String>,
+    threshold: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let policy = parse_policy(policy)?;
     if policy == KeepPolicy::Highest && priority_dir.is_none() {
@@ -348,6 +354,10 @@ fn cluster_pairs<'py>(
     }
     let stats = guarded(py, || {
         let dir = priority_dir.map(PathBuf::from);
+        let mut refine = shingle_dir.map(|d| Verification {
+            store: ShingleStore::new(Path::new(&d)),
+            threshold,
+        });
         union_find::cluster_pairs(
             &paths(&pair_files),
             policy,
@@ -355,11 +365,13 @@ fn cluster_pairs<'py>(
                 let dir = dir.as_ref().expect("checked above");
                 union_find::read_priorities(docs, |shard| core_dedup::priority_path(dir, shard))
             },
+            refine.as_mut(),
             Path::new(&out),
         )
     })?;
     let d = PyDict::new(py);
     d.set_item("pairs", stats.pairs)?;
+    d.set_item("refined_out", stats.refined_out)?;
     d.set_item("documents_in_clusters", stats.documents_in_clusters)?;
     d.set_item("clusters", stats.clusters)?;
     d.set_item("removed", stats.removed)?;
@@ -576,7 +588,11 @@ impl BloomDedup {
 
     /// Checks and inserts a batch in row order; returns per-row outcomes (text is null when
     /// unchanged).
-    fn process(&self, py: Python<'_>, text: PyArrowType<ArrayData>) -> PyResult<PyArrowType<RecordBatch>> {
+    fn process(
+        &self,
+        py: Python<'_>,
+        text: PyArrowType<ArrayData>,
+    ) -> PyResult<PyArrowType<RecordBatch>> {
         let array = to_array(text.0);
         let filter = self.filter.clone();
         let config = self.config.clone();
@@ -604,7 +620,10 @@ impl BloomDedup {
             let removed = UInt32Array::from_iter_values(outcomes.iter().map(|o| o.removed_units));
             let chars = UInt64Array::from_iter_values(outcomes.iter().map(|o| o.removed_chars));
             let doc_dup = BooleanArray::from(
-                outcomes.iter().map(|o| o.document_duplicate).collect::<Vec<_>>(),
+                outcomes
+                    .iter()
+                    .map(|o| o.document_duplicate)
+                    .collect::<Vec<_>>(),
             );
             let texts: LargeStringArray = outcomes.iter().map(|o| o.text.as_deref()).collect();
             let schema = Schema::new(vec![

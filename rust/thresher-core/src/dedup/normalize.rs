@@ -297,8 +297,20 @@ mod tests {
 
     #[test]
     fn one_pass_matches_reference_on_edge_cases() {
-        for text in ["a \u{301} b", "\u{301} a", "a \u{301}", "İstanbul ΣΑΣ", "x1.2.3y", "١٢٫٣ x", "a\u{1c}b", "\u{a0}é\u{a0}"] {
-            for f in [is_datatrove_punctuation as fn(char) -> bool, is_unicode_punctuation] {
+        for text in [
+            "a \u{301} b",
+            "\u{301} a",
+            "a \u{301}",
+            "İstanbul ΣΑΣ",
+            "x1.2.3y",
+            "١٢٫٣ x",
+            "a\u{1c}b",
+            "\u{a0}é\u{a0}",
+        ] {
+            for f in [
+                is_datatrove_punctuation as fn(char) -> bool,
+                is_unicode_punctuation,
+            ] {
                 assert_eq!(simplify(text, f), simplify_reference(text, f), "{text:?}");
             }
         }

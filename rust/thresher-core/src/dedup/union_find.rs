@@ -3,9 +3,13 @@
 //! Memory is about 16 bytes per document that has a duplicate (its key in a sorted vector, a
 //! parent and a size), never per corpus document: documents without a duplicate are never seen.
 //! Pair files are read twice (ids first, then unions), so pairs are never held in memory.
+//!
+//! With refinement (verification on), a component becomes stars: each document is removed only
+//! when its exact Jaccard with a kept document reaches the threshold; otherwise it is kept.
 
 use std::path::{Path, PathBuf};
 
+use super::lsh::{jaccard, Verification};
 use super::records::{
     read_all, row_of, shard_of, DocKey, DupRecord, Pair, RecordReader, RecordWriter, FLAG_REMOVED,
 };
@@ -65,6 +69,8 @@ impl UnionFind {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ClusterStats {
     pub pairs: u64,
+    /// Documents kept apart by refinement (no kept document of their component is close enough).
+    pub refined_out: u64,
     pub documents_in_clusters: u64,
     pub clusters: u64,
     pub removed: u64,
@@ -105,6 +111,7 @@ pub fn cluster_pairs(
     pair_files: &[PathBuf],
     policy: KeepPolicy,
     priority: impl FnOnce(&[DocKey]) -> Result<Vec<f64>>,
+    refine: Option<&mut Verification>,
     out: &Path,
 ) -> Result<ClusterStats> {
     let (docs, pairs) = collect_documents(pair_files)?;
@@ -120,41 +127,92 @@ pub fn cluster_pairs(
         KeepPolicy::First => None,
         KeepPolicy::Highest => Some(priority(&docs)?),
     };
-    // best[root] = index of the member kept; members are visited in document order, so the
-    // first member wins ties.
-    let mut best: Vec<u32> = vec![u32::MAX; docs.len()];
-    for i in 0..docs.len() as u32 {
-        let root = uf.find(i) as usize;
-        let current = best[root];
-        let better = current == u32::MAX
-            || priorities
+    // Members of each component, best first: highest priority, then first document.
+    let roots: Vec<u32> = (0..docs.len() as u32).map(|i| uf.find(i)).collect();
+    let mut order: Vec<u32> = (0..docs.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| {
+        roots[a as usize].cmp(&roots[b as usize]).then_with(|| {
+            let (pa, pb) = priorities
                 .as_ref()
-                .is_some_and(|p| p[i as usize] > p[current as usize]);
-        if better {
-            best[root] = i;
+                .map_or((0.0, 0.0), |p| (p[a as usize], p[b as usize]));
+            pb.total_cmp(&pa).then(a.cmp(&b))
+        })
+    });
+    // kept_by[i] = the member whose copy survives for i (itself when i is kept).
+    let mut kept_by: Vec<u32> = vec![u32::MAX; docs.len()];
+    let mut refine = refine;
+    let mut refined_out = 0u64;
+    let mut start = 0;
+    while start < order.len() {
+        let root = roots[order[start] as usize];
+        let mut end = start;
+        while end < order.len() && roots[order[end] as usize] == root {
+            end += 1;
         }
+        let members = &order[start..end];
+        match refine.as_deref_mut() {
+            None => {
+                for &m in members {
+                    kept_by[m as usize] = members[0];
+                }
+            }
+            Some(v) => {
+                // A document is removed only when its own shingles reach the threshold against
+                // a kept document of its component, so chains of pairs never remove a
+                // document whose only close neighbours were removed too.
+                let mut kept: Vec<(u32, Vec<u32>)> = Vec::new();
+                for &m in members {
+                    let set = v.store.get(docs[m as usize])?;
+                    let matched = kept
+                        .iter()
+                        .find(|(_, rep)| jaccard(rep, &set) >= v.threshold)
+                        .map(|(r, _)| *r);
+                    match matched {
+                        Some(r) => kept_by[m as usize] = r,
+                        None => {
+                            if !kept.is_empty() {
+                                refined_out += 1;
+                            }
+                            kept_by[m as usize] = m;
+                            if kept.len() < MAX_KEPT_PER_COMPONENT {
+                                kept.push((m, set));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        start = end;
+    }
+    drop(order);
+    let mut sizes: Vec<u32> = vec![0; docs.len()];
+    for &k in &kept_by {
+        sizes[k as usize] += 1;
     }
     let mut stats = ClusterStats {
         pairs,
-        documents_in_clusters: docs.len() as u64,
+        refined_out,
         ..Default::default()
     };
     let mut histogram = std::collections::BTreeMap::new();
     let mut writer = RecordWriter::<DupRecord>::create(out)?;
-    for i in 0..docs.len() as u32 {
-        let root = uf.find(i);
-        let size = uf.size_of_root(root);
-        let kept = best[root as usize];
+    for i in 0..docs.len() {
+        let kept = kept_by[i] as usize;
+        let size = sizes[kept];
+        if size < 2 {
+            continue; // left alone by refinement: no longer has a duplicate
+        }
         let removed = kept != i;
-        if i == root {
+        if !removed {
             stats.clusters += 1;
             stats.largest_cluster = stats.largest_cluster.max(size as u64);
             *histogram.entry(size as u64).or_insert(0u64) += 1;
         }
+        stats.documents_in_clusters += 1;
         stats.removed += removed as u64;
         writer.push(&DupRecord {
-            doc: docs[i as usize],
-            cluster: docs[kept as usize],
+            doc: docs[i],
+            cluster: docs[kept],
             size,
             flags: if removed { FLAG_REMOVED } else { 0 },
         })?;
@@ -163,6 +221,9 @@ pub fn cluster_pairs(
     stats.size_histogram = histogram.into_iter().collect();
     Ok(stats)
 }
+
+/// Documents a component may keep apart before further unmatched members are simply kept.
+const MAX_KEPT_PER_COMPONENT: usize = 256;
 
 /// Reads the f64 priorities of sorted documents from per-shard files of one f64 per row.
 pub fn read_priorities(
@@ -238,7 +299,8 @@ mod tests {
         .unwrap();
         let files = vec![p1, p2];
         let out = dir.path().join("clusters.bin");
-        let stats = cluster_pairs(&files, KeepPolicy::First, |_| unreachable!(), &out).unwrap();
+        let stats =
+            cluster_pairs(&files, KeepPolicy::First, |_| unreachable!(), None, &out).unwrap();
         assert_eq!(stats.clusters, 2);
         assert_eq!(stats.documents_in_clusters, 5);
         assert_eq!(stats.removed, 3);
@@ -264,6 +326,7 @@ mod tests {
                     .map(|&x| if x == d(2, 0) { 10.0 } else { 1.0 })
                     .collect())
             },
+            None,
             &out,
         )
         .unwrap();
@@ -275,6 +338,54 @@ mod tests {
             .map(|r| r.doc)
             .collect();
         assert_eq!(kept, vec![d(0, 5), d(2, 0)]);
+    }
+
+    #[test]
+    fn refinement_keeps_documents_far_from_every_kept_one() {
+        use crate::dedup::lsh::{ShingleStore, ShingleStoreWriter};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = ShingleStoreWriter::create(dir.path(), 0).unwrap();
+        store.push(&[1, 2, 3, 4, 5]).unwrap(); // row 0
+        store.push(&[1, 2, 3, 4, 6]).unwrap(); // row 1: J(0, 1) = 4/6
+        store.push(&[2, 3, 4, 6, 7]).unwrap(); // row 2: J(1, 2) = 4/6, J(0, 2) = 3/7
+        store.push(&[1, 2, 3, 4, 5]).unwrap(); // row 3: same as row 0
+        store.finish().unwrap();
+        let d = |r| doc_key(0, r);
+        let pairs = dir.path().join("p.bin");
+        write_records(
+            &pairs,
+            &[
+                Pair { a: d(0), b: d(1) },
+                Pair { a: d(1), b: d(2) },
+                Pair { a: d(0), b: d(3) },
+            ],
+        )
+        .unwrap();
+        let out = dir.path().join("c.bin");
+        let mut v = Verification {
+            store: ShingleStore::new(dir.path()),
+            threshold: 0.6,
+        };
+        let stats = cluster_pairs(
+            &[pairs],
+            KeepPolicy::First,
+            |_| unreachable!(),
+            Some(&mut v),
+            &out,
+        )
+        .unwrap();
+        // Row 1 is close to row 0 (kept); row 2 is only close to row 1, which is removed: kept.
+        let records = read_clusters(&out).unwrap();
+        let removed: Vec<_> = records
+            .iter()
+            .filter(|r| r.removed())
+            .map(|r| row_of(r.doc))
+            .collect();
+        assert_eq!(removed, vec![1, 3]);
+        assert_eq!(stats.refined_out, 1);
+        assert_eq!(stats.clusters, 1);
+        assert_eq!(stats.documents_in_clusters, 3);
+        assert!(records.iter().all(|r| r.cluster == d(0) && r.size == 3));
     }
 
     proptest! {
