@@ -56,7 +56,11 @@ def web_texts(limit: int | None = None) -> list[str]:
     texts = pq.read_table(SHARED / "web_html_boilerplate" / "web_html_boilerplate.parquet", columns=["raw_text"])
     out = texts.column(0).to_pylist()
     out += pq.read_table(SHARED / "cc_misc_samples" / "cc_misc_samples.parquet", columns=["text"]).column(0).to_pylist()
-    out += pq.read_table(SHARED / "dclm_human_quality" / "dclm_human_quality.parquet", columns=["text"]).column(0).to_pylist()
+    out += (
+        pq.read_table(SHARED / "dclm_human_quality" / "dclm_human_quality.parquet", columns=["text"])
+        .column(0)
+        .to_pylist()
+    )
     out = [t for t in out if t and t.strip()]
     return out[:limit] if limit else out
 
@@ -104,7 +108,9 @@ def run_minhash(texts: list[str], **params) -> dict[int, int | None]:
     clusters: dict[int, int | None] = {}
     for part in (result.kept, result.rejected):
         if part.num_rows and "minhash_dedup.cluster_id" in part.schema.names:
-            for doc_id, cluster in zip(part["id"].to_pylist(), part["minhash_dedup.cluster_id"].to_pylist(), strict=True):
+            for doc_id, cluster in zip(
+                part["id"].to_pylist(), part["minhash_dedup.cluster_id"].to_pylist(), strict=True
+            ):
                 clusters[int(doc_id)] = cluster
     return clusters
 
@@ -164,7 +170,17 @@ def section_quality(args) -> dict:
         high = [found[p] for p, j in planted.items() if j >= 0.8]
         recall = sum(high) / len(high) if high else 0.0
         by_level = {}
-        for level_lo, level_hi in [(0.45, 0.55), (0.55, 0.65), (0.65, 0.72), (0.72, 0.78), (0.78, 0.83), (0.83, 0.88), (0.88, 0.93), (0.93, 0.99), (0.99, 1.01)]:
+        for level_lo, level_hi in [
+            (0.45, 0.55),
+            (0.55, 0.65),
+            (0.65, 0.72),
+            (0.72, 0.78),
+            (0.78, 0.83),
+            (0.83, 0.88),
+            (0.88, 0.93),
+            (0.93, 0.99),
+            (0.99, 1.01),
+        ]:
             hits = [found[p] for p, j in planted.items() if level_lo <= j < level_hi]
             if hits:
                 by_level[f"{level_lo:.2f}-{min(level_hi, 1.0):.2f}"] = (sum(hits) / len(hits), len(hits))
@@ -185,7 +201,9 @@ def section_quality(args) -> dict:
             f"(J>=0.8 with the kept copy) {precision:.4f} over {len(removals)} removed (J>=0.7: {precision_07:.4f}); "
             f"all same-cluster pairs with J>=0.8: {pair_precision:.4f} of {len(predicted)}"
         )
-        print("             found by measured J: " + ", ".join(f"{k}: {v[0]:.2f} (n={v[1]})" for k, v in by_level.items()))
+        print(
+            "             found by measured J: " + ", ".join(f"{k}: {v[0]:.2f} (n={v[1]})" for k, v in by_level.items())
+        )
     print(f"  corpus: {len(originals)} originals + {len(copies)} edited copies")
     ok = results["verified"]["recall_j_ge_0.8"] >= 0.95 and results["verified"]["removal_precision_j_ge_0.8"] >= 0.99
     print(f"  target (recall >= 0.95, precision >= 0.99 verified): {'MET' if ok else 'NOT MET'}")
@@ -263,7 +281,11 @@ def datatrove_four_stages(texts_path: Path, workdir: Path) -> tuple[dict[str, fl
         "buckets": ([MinhashDedupBuckets(f"{w}/sigs", f"{w}/buckets", config=cfg)], cfg.num_buckets),
         "clusters": ([MinhashDedupCluster(f"{w}/buckets", f"{w}/remove", config=cfg, save_cluster_id=True)], 1),
         "filter": (
-            [ParquetReader(folder), MinhashDedupFilter(f"{w}/remove", load_cluster_ids=True), ParquetWriter(f"{w}/out")],
+            [
+                ParquetReader(folder),
+                MinhashDedupFilter(f"{w}/remove", load_cluster_ids=True),
+                ParquetWriter(f"{w}/out"),
+            ],
             1,
         ),
     }
@@ -338,7 +360,8 @@ def section_agreement_and_speed(args, sections: set[str]) -> dict:
             removed_theirs = sum(len(g) - 1 for g in theirs)
             print(
                 f"  clusters: thresher {len(ours)}, datatrove {len(theirs)}; identical partition: {same}; "
-                f"removed: {removed_ours} vs {removed_theirs} (compatible run {compat_seconds:.1f} s incl. spaCy import)"
+                f"removed: {removed_ours} vs {removed_theirs} "
+                f"(compatible run {compat_seconds:.1f} s incl. spaCy import)"
             )
             if not same:
                 print(f"  only thresher: {len(ours - theirs)}, only datatrove: {len(theirs - ours)}")
@@ -352,7 +375,10 @@ def section_agreement_and_speed(args, sections: set[str]) -> dict:
             }
 
         if "speed" in sections:
-            print(f"\n## Speed: Thresher's four stages on one core (RAYON_NUM_THREADS={os.environ.get('RAYON_NUM_THREADS')})")
+            print(
+                "\n## Speed: Thresher's four stages on one core "
+                f"(RAYON_NUM_THREADS={os.environ.get('RAYON_NUM_THREADS')})"
+            )
             runs = []
             for _ in range(args.repeats):
                 _, summary = run_plan(texts, tmp / "speed", [{"type": "minhash_dedup"}])
@@ -425,13 +451,22 @@ def signatures_vs_rensa(texts: list[str], args) -> dict:
     ours = time_it(lambda: m.signatures_from_shingles(shingles))
     theirs = time_it(lambda: rensa.RMinHash.digest_matrix_from_flat_token_hashes(flat, offsets, 112, 42))
     print(f"  {n_docs:,} documents, {n_shingles:,} shingles")
-    print(f"  thresher kernel: {ours * 1e3:8.1f} ms  {n_docs / ours:12,.0f} docs/s  {n_shingles / ours / 1e6:8.1f} M shingles/s")
-    print(f"  rensa 0.5      : {theirs * 1e3:8.1f} ms  {n_docs / theirs:12,.0f} docs/s  {n_shingles / theirs / 1e6:8.1f} M shingles/s")
+    print(
+        f"  thresher kernel: {ours * 1e3:8.1f} ms  {n_docs / ours:12,.0f} docs/s  "
+        f"{n_shingles / ours / 1e6:8.1f} M shingles/s"
+    )
+    print(
+        f"  rensa 0.5      : {theirs * 1e3:8.1f} ms  {n_docs / theirs:12,.0f} docs/s  "
+        f"{n_shingles / theirs / 1e6:8.1f} M shingles/s"
+    )
     ratio = theirs / ours
     print(f"  thresher / rensa speed: {ratio:.2f}x (target >= 1x: {'MET' if ratio >= 1 else 'NOT MET'})")
     full = time_it(lambda: m.signatures(pa.array(texts, pa.large_string())))
     mb = sum(len(t.encode()) for t in texts) / 1e6
-    print(f"  thresher from raw text (normalise + shingle + hash + kernel): {len(texts) / full:,.0f} docs/s, {mb / full:.1f} MB/s")
+    print(
+        "  thresher from raw text (normalise + shingle + hash + kernel): "
+        f"{len(texts) / full:,.0f} docs/s, {mb / full:.1f} MB/s"
+    )
     return {"thresher_s": ours, "rensa_s": theirs, "ratio": ratio, "from_text_docs_per_s": len(texts) / full}
 
 
@@ -461,7 +496,11 @@ print(json.dumps({"before_kb": before, "after_kb": after, "clustered": stats["do
 
 def section_memory(args) -> dict:
     print("\n## Memory: peak RSS of the cluster stage")
-    sizes = [(100_000, 5_000), (400_000, 5_000), (400_000, 100_000)] if args.full else [(40_000, 2_000), (160_000, 2_000), (160_000, 40_000)]
+    sizes = (
+        [(100_000, 5_000), (400_000, 5_000), (400_000, 100_000)]
+        if args.full
+        else [(40_000, 2_000), (160_000, 2_000), (160_000, 40_000)]
+    )
     results = []
     for n, d in sizes:
         with tempfile.TemporaryDirectory() as tmp:
@@ -479,7 +518,16 @@ def section_memory(args) -> dict:
                 )
                 peaks[with_pairs] = json.loads(out.stdout.strip().splitlines()[-1])
             extra_mb = (peaks["1"]["after_kb"] - peaks["0"]["after_kb"]) / 1024
-            results.append({"N": n, "d": d, "clustered": peaks["1"]["clustered"], "peak_mb": peaks["1"]["after_kb"] / 1024, "above_baseline_mb": extra_mb, "pair_file_mb": pair_bytes / 1e6})
+            results.append(
+                {
+                    "N": n,
+                    "d": d,
+                    "clustered": peaks["1"]["clustered"],
+                    "peak_mb": peaks["1"]["after_kb"] / 1024,
+                    "above_baseline_mb": extra_mb,
+                    "pair_file_mb": pair_bytes / 1e6,
+                }
+            )
             print(
                 f"  N={n:>9,}  duplicates={d:>7,}  documents in clusters={peaks['1']['clustered']:>7,}  "
                 f"cluster-stage peak RSS {peaks['1']['after_kb'] / 1024:7.1f} MB "

@@ -144,7 +144,8 @@ def report(out: Path, step_name: str | None, examples: int, width: int, max_line
         work = out / "_thresher" / "work" / "steps" / step["name"]
         lines = [f"== {step['name']} ({step['type']})"]
         lines.append(
-            f"  {entry['documents']:,} documents, {removed:,} removed: duplicate rate {100 * entry['duplicate_rate']:.2f}%"
+            f"  {entry['documents']:,} documents, {removed:,} removed: "
+            f"duplicate rate {100 * entry['duplicate_rate']:.2f}%"
         )
         for key, label in [
             ("documents_without_signature", "too short to shingle (no signature, never removed)"),

@@ -254,7 +254,8 @@ class MinhashDedupParams(_KeepParams):
     seed: int = Field(1, ge=0, lt=2**32, description="Seed of the hash functions (numpy RandomState)")
     datatrove_compatible: bool = Field(
         False,
-        description="Reproduce datatrove's signatures bit for bit (its normalisation, spaCy words, xxhash); needs spaCy",
+        description="Reproduce datatrove's signatures bit for bit (its normalisation, spaCy words, xxhash); "
+        "needs spaCy",
     )
     language: str = Field("en", description="spaCy language of the compatible mode's word splits")
     shingle_hash: Literal["xxh3", "xxhash", "sha1"] | None = Field(
@@ -288,9 +289,7 @@ class SpacyWordSplits:
         try:
             import spacy
         except ImportError as err:
-            raise ImportError(
-                "minhash_dedup with datatrove_compatible: true needs spaCy (pip install spacy)"
-            ) from err
+            raise ImportError("minhash_dedup with datatrove_compatible: true needs spaCy (pip install spacy)") from err
         self.minhasher = minhasher
         self.nlp = spacy.blank(language)
         self.tokenizer = self.nlp.tokenizer
@@ -462,7 +461,6 @@ class MinhashDedup(_RuntimeStateMixin, GlobalStep):
         }
 
 
-
 # -- Bloom-filter dedup --------------------------------------------------------------------------
 class BloomDedupParams(StepParams):
     expected_ngrams: int = Field(
@@ -552,7 +550,11 @@ class BloomDedup(_RuntimeStateMixin, Step):
         self._outcome = outcome
         self._text = text
         return pa.RecordBatch.from_arrays(
-            [outcome.column("duplicate_ngram_fraction"), outcome.column("removed_units"), outcome.column("removed_chars")],
+            [
+                outcome.column("duplicate_ngram_fraction"),
+                outcome.column("removed_units"),
+                outcome.column("removed_chars"),
+            ],
             names=["duplicate_ngram_fraction", "removed_units", "removed_chars"],
         )
 
