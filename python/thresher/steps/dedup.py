@@ -387,7 +387,7 @@ class MinhashDedup(_RuntimeStateMixin, GlobalStep):
             band, part = divmod(task, p.lsh_partitions)
             band_dir = work / "bands" / f"band_{band:03d}"
             files = sorted(str(f) for f in band_dir.glob("shard_*.bin")) if band_dir.exists() else []
-            tmp = work / "tmp"
+            tmp = work / "tmp" / f"band_{band:03d}_part_{part:05d}"  # merge rounds of this task only
             tmp.mkdir(parents=True, exist_ok=True)
             out = work / "pairs" / f"band_{band:03d}_part_{part:05d}.bin"
             stats = _core.minhash_find_pairs(
