@@ -323,29 +323,92 @@ fn memchr_spaces(text: &[u8]) -> impl Iterator<Item = usize> + '_ {
 #[inline(always)]
 fn mod_mersenne(v: u64) -> u64 {
     let r = (v & MERSENNE_61) + (v >> 61);
-    if r >= MERSENNE_61 {
-        r - MERSENNE_61
-    } else {
-        r
-    }
+    // r < 2^61 + 8: one conditional subtraction finishes the reduction (branch-free: when
+    // r < p the subtraction wraps to a huge value and the minimum ignores it).
+    r.min(r.wrapping_sub(MERSENNE_61))
 }
+
+/// Hash functions per block: their `a`, `b` and running minima stay in vector registers while
+/// every shingle streams past.
+const BLOCK: usize = 16;
 
 #[inline(always)]
 fn kernel_body(shingles: &[u64], a: &[u64], b: &[u64], mins: &mut [u64]) {
     let n = mins.len().min(a.len()).min(b.len());
     let (a, b, mins) = (&a[..n], &b[..n], &mut mins[..n]);
+    let full = n / BLOCK * BLOCK;
+    for start in (0..full).step_by(BLOCK) {
+        let mut ab = [0u64; BLOCK];
+        let mut bb = [0u64; BLOCK];
+        let mut mb = [0u64; BLOCK];
+        ab.copy_from_slice(&a[start..start + BLOCK]);
+        bb.copy_from_slice(&b[start..start + BLOCK]);
+        mb.copy_from_slice(&mins[start..start + BLOCK]);
+        for &x in shingles {
+            for l in 0..BLOCK {
+                mb[l] = mb[l].min(mod_mersenne(x.wrapping_mul(ab[l]).wrapping_add(bb[l])));
+            }
+        }
+        mins[start..start + BLOCK].copy_from_slice(&mb);
+    }
     for &x in shingles {
-        for j in 0..n {
-            let v = mod_mersenne(x.wrapping_mul(a[j]).wrapping_add(b[j]));
-            mins[j] = mins[j].min(v);
+        for j in full..n {
+            mins[j] = mins[j].min(mod_mersenne(x.wrapping_mul(a[j]).wrapping_add(b[j])));
         }
     }
 }
 
+/// AVX-512 kernel: 16 hash functions per pass held in registers, every shingle broadcast
+/// against them. The conditional subtraction of the reduction is left out of the loop: lanes
+/// track the largest partly reduced value too, and the (astronomically rare) lane that met a
+/// value >= p is recomputed exactly.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl")]
+#[target_feature(enable = "avx512f,avx512dq")]
 unsafe fn kernel_avx512(shingles: &[u64], a: &[u64], b: &[u64], mins: &mut [u64]) {
-    kernel_body(shingles, a, b, mins)
+    use std::arch::x86_64::*;
+    let n = mins.len().min(a.len()).min(b.len());
+    let full = n / 16 * 16;
+    let p = _mm512_set1_epi64(MERSENNE_61 as i64);
+    for start in (0..full).step_by(16) {
+        // SAFETY: start + 16 <= n <= every slice's length.
+        let (a0, a1) = (
+            _mm512_loadu_si512(a.as_ptr().add(start).cast()),
+            _mm512_loadu_si512(a.as_ptr().add(start + 8).cast()),
+        );
+        let (b0, b1) = (
+            _mm512_loadu_si512(b.as_ptr().add(start).cast()),
+            _mm512_loadu_si512(b.as_ptr().add(start + 8).cast()),
+        );
+        let mut m0 = _mm512_loadu_si512(mins.as_ptr().add(start).cast());
+        let mut m1 = _mm512_loadu_si512(mins.as_ptr().add(start + 8).cast());
+        let mut x0 = _mm512_setzero_si512();
+        let mut x1 = _mm512_setzero_si512();
+        for &x in shingles {
+            let xv = _mm512_set1_epi64(x as i64);
+            let v0 = _mm512_add_epi64(_mm512_mullo_epi64(xv, a0), b0);
+            let v1 = _mm512_add_epi64(_mm512_mullo_epi64(xv, a1), b1);
+            let r0 = _mm512_add_epi64(_mm512_and_si512(v0, p), _mm512_srli_epi64::<61>(v0));
+            let r1 = _mm512_add_epi64(_mm512_and_si512(v1, p), _mm512_srli_epi64::<61>(v1));
+            m0 = _mm512_min_epu64(m0, r0);
+            m1 = _mm512_min_epu64(m1, r1);
+            x0 = _mm512_max_epu64(x0, r0);
+            x1 = _mm512_max_epu64(x1, r1);
+        }
+        _mm512_storeu_si512(mins.as_mut_ptr().add(start).cast(), m0);
+        _mm512_storeu_si512(mins.as_mut_ptr().add(start + 8).cast(), m1);
+        let mut largest = [0u64; 16];
+        _mm512_storeu_si512(largest.as_mut_ptr().cast(), x0);
+        _mm512_storeu_si512(largest.as_mut_ptr().add(8).cast(), x1);
+        for (lane, &high) in largest.iter().enumerate() {
+            if high >= MERSENNE_61 {
+                let j = start + lane;
+                kernel_body(shingles, &a[j..j + 1], &b[j..j + 1], &mut mins[j..j + 1]);
+            }
+        }
+    }
+    if full < n {
+        kernel_body(shingles, &a[full..n], &b[full..n], &mut mins[full..n]);
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -359,7 +422,7 @@ unsafe fn kernel_avx2(shingles: &[u64], a: &[u64], b: &[u64], mins: &mut [u64]) 
 pub fn signature_kernel(shingles: &[u64], a: &[u64], b: &[u64], mins: &mut [u64]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx512dq") && std::is_x86_feature_detected!("avx512vl") {
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512dq") {
             // SAFETY: the features this function is compiled for were detected at run time.
             return unsafe { kernel_avx512(shingles, a, b, mins) };
         }
@@ -418,6 +481,22 @@ mod tests {
         let mut scalar = vec![u64::MAX; 112];
         kernel_body(&shingles, &hasher.a, &hasher.b, &mut scalar);
         assert_eq!(hasher.signature(&shingles).unwrap(), scalar);
+    }
+
+    #[test]
+    fn vectorised_kernel_fixes_values_at_the_modulus() {
+        // x * a + b = p + 3 for lane 5: partly reduced value p + 3, exact value 3.
+        let mut a = vec![1u64; 32];
+        let mut b = vec![u64::MAX - 100; 32];
+        b[5] = MERSENNE_61 + 3 - 1;
+        a[20] = 3 << 62;
+        let shingles = [1u64, 2, 1 << 40];
+        let mut fast = vec![u64::MAX; 32];
+        signature_kernel(&shingles, &a, &b, &mut fast);
+        let mut scalar = vec![u64::MAX; 32];
+        kernel_body(&shingles, &a, &b, &mut scalar);
+        assert_eq!(fast, scalar);
+        assert_eq!(fast[5], 3);
     }
 
     #[test]
