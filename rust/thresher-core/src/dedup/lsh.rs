@@ -412,7 +412,6 @@ pub fn find_pairs(
         Ok(())
     })?;
     flush(&mut group, &mut stats, &mut verification)?;
-    drop(flush);
     writer.finish()?;
     for path in temporaries {
         let _ = fs::remove_file(path);

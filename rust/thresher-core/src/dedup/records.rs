@@ -336,7 +336,9 @@ mod tests {
         assert_eq!(shard1.len(), 2);
         assert_eq!(row_of(shard1[1].doc), 7);
         assert!(shard1[1].removed());
-        assert!(shard_dup_records(&[path.clone()], 2).unwrap().is_empty());
+        assert!(shard_dup_records(std::slice::from_ref(&path), 2)
+            .unwrap()
+            .is_empty());
         std::fs::write(&path, [0u8; 5]).unwrap();
         assert!(record_count::<DupRecord>(&path).is_err());
     }
