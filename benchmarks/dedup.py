@@ -13,6 +13,7 @@ Sections (peers measured in the same run, one core: RAYON_NUM_THREADS=1 unless -
             on the same input: identical signatures and identical duplicate clusters.
   speed     the four stages end to end (docs/s, MB/s per stage) vs datatrove's four stages (target
             >= 50x), and signatures from the same shingle hashes vs rensa (target >= 1x).
+  rensa     only the signature comparison with rensa (part of speed).
   memory    peak RSS of the cluster stage for two corpus sizes and two duplicate counts.
 """
 
@@ -565,6 +566,8 @@ def main() -> int:
         results["reuters"] = section_reuters(args)
     if sections & {"agreement", "speed"}:
         results.update(section_agreement_and_speed(args, sections))
+    if "rensa" in sections and "speed" not in sections:
+        results["signatures_vs_rensa"] = signatures_vs_rensa(agreement_corpus(args), args)
     if "memory" in sections:
         results["memory"] = section_memory(args)
     if args.json:

@@ -365,49 +365,65 @@ fn kernel_body(shingles: &[u64], a: &[u64], b: &[u64], mins: &mut [u64]) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq")]
 unsafe fn kernel_avx512(shingles: &[u64], a: &[u64], b: &[u64], mins: &mut [u64]) {
-    use std::arch::x86_64::*;
     let n = mins.len().min(a.len()).min(b.len());
-    let full = n / 16 * 16;
+    let mut start = 0;
+    // 32 functions a pass while they last (more independent work per broadcast shingle), then 8.
+    while start + 32 <= n {
+        avx512_block::<4>(shingles, a, b, mins, start);
+        start += 32;
+    }
+    while start + 8 <= n {
+        avx512_block::<1>(shingles, a, b, mins, start);
+        start += 8;
+    }
+    if start < n {
+        kernel_body(shingles, &a[start..n], &b[start..n], &mut mins[start..n]);
+    }
+}
+
+/// `R` registers of 8 hash functions from `start`: the partly reduced values' minimum and
+/// maximum per lane; lanes that met a value >= p (about one in 2^58 shingles) are redone exactly.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+#[inline]
+unsafe fn avx512_block<const R: usize>(
+    shingles: &[u64],
+    a: &[u64],
+    b: &[u64],
+    mins: &mut [u64],
+    start: usize,
+) {
+    use std::arch::x86_64::*;
     let p = _mm512_set1_epi64(MERSENNE_61 as i64);
-    for start in (0..full).step_by(16) {
-        // SAFETY: start + 16 <= n <= every slice's length.
-        let (a0, a1) = (
-            _mm512_loadu_si512(a.as_ptr().add(start).cast()),
-            _mm512_loadu_si512(a.as_ptr().add(start + 8).cast()),
-        );
-        let (b0, b1) = (
-            _mm512_loadu_si512(b.as_ptr().add(start).cast()),
-            _mm512_loadu_si512(b.as_ptr().add(start + 8).cast()),
-        );
-        let mut m0 = _mm512_loadu_si512(mins.as_ptr().add(start).cast());
-        let mut m1 = _mm512_loadu_si512(mins.as_ptr().add(start + 8).cast());
-        let mut x0 = _mm512_setzero_si512();
-        let mut x1 = _mm512_setzero_si512();
-        for &x in shingles {
-            let xv = _mm512_set1_epi64(x as i64);
-            let v0 = _mm512_add_epi64(_mm512_mullo_epi64(xv, a0), b0);
-            let v1 = _mm512_add_epi64(_mm512_mullo_epi64(xv, a1), b1);
-            let r0 = _mm512_add_epi64(_mm512_and_si512(v0, p), _mm512_srli_epi64::<61>(v0));
-            let r1 = _mm512_add_epi64(_mm512_and_si512(v1, p), _mm512_srli_epi64::<61>(v1));
-            m0 = _mm512_min_epu64(m0, r0);
-            m1 = _mm512_min_epu64(m1, r1);
-            x0 = _mm512_max_epu64(x0, r0);
-            x1 = _mm512_max_epu64(x1, r1);
+    let mut av = [_mm512_setzero_si512(); R];
+    let mut bv = [_mm512_setzero_si512(); R];
+    let mut mv = [_mm512_setzero_si512(); R];
+    let mut xv = [_mm512_setzero_si512(); R];
+    for r in 0..R {
+        // SAFETY: the caller guarantees start + 8 * R <= every slice's length.
+        av[r] = _mm512_loadu_si512(a.as_ptr().add(start + 8 * r).cast());
+        bv[r] = _mm512_loadu_si512(b.as_ptr().add(start + 8 * r).cast());
+        mv[r] = _mm512_loadu_si512(mins.as_ptr().add(start + 8 * r).cast());
+    }
+    for &x in shingles {
+        let s = _mm512_set1_epi64(x as i64);
+        for r in 0..R {
+            let v = _mm512_add_epi64(_mm512_mullo_epi64(s, av[r]), bv[r]);
+            let partly = _mm512_add_epi64(_mm512_and_si512(v, p), _mm512_srli_epi64::<61>(v));
+            mv[r] = _mm512_min_epu64(mv[r], partly);
+            xv[r] = _mm512_max_epu64(xv[r], partly);
         }
-        _mm512_storeu_si512(mins.as_mut_ptr().add(start).cast(), m0);
-        _mm512_storeu_si512(mins.as_mut_ptr().add(start + 8).cast(), m1);
-        let mut largest = [0u64; 16];
-        _mm512_storeu_si512(largest.as_mut_ptr().cast(), x0);
-        _mm512_storeu_si512(largest.as_mut_ptr().add(8).cast(), x1);
+    }
+    let mut largest = [0u64; 8];
+    for r in 0..R {
+        _mm512_storeu_si512(mins.as_mut_ptr().add(start + 8 * r).cast(), mv[r]);
+        _mm512_storeu_si512(largest.as_mut_ptr().cast(), xv[r]);
         for (lane, &high) in largest.iter().enumerate() {
             if high >= MERSENNE_61 {
-                let j = start + lane;
+                let j = start + 8 * r + lane;
                 kernel_body(shingles, &a[j..j + 1], &b[j..j + 1], &mut mins[j..j + 1]);
             }
         }
-    }
-    if full < n {
-        kernel_body(shingles, &a[full..n], &b[full..n], &mut mins[full..n]);
     }
 }
 
