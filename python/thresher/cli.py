@@ -18,6 +18,7 @@ import json
 import logging
 import sys
 
+from thresher import dedup_report
 from thresher.config import ConfigError, load_pipeline, pipeline_json_schema
 from thresher.io.readers import InputError
 from thresher.logs import LOG_FORMATS, configure_logging, emit_event
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     contamination.add_argument("out", help="output directory of a run")
     contamination.add_argument("--json", action="store_true", help="JSON instead of Markdown")
     contamination.add_argument("--output", help="write to this file instead of stdout")
+    dedup_report.add_parser(sub)
     return parser
 
 
@@ -167,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             from thresher.contamination_report import cmd_contamination_report
 
             return cmd_contamination_report(args.out, args.json, args.output)
+        if args.command == "dedup-report":
+            return dedup_report.cmd_dedup_report(args)
         if args.command == "schema":
             print(json.dumps(pipeline_json_schema(), indent=2))
             return 0

@@ -352,6 +352,8 @@ class Plan:
         for step in self.steps:
             c = per_step.get(step.name, StepCounts())
             steps_out.append({"name": step.name, "type": step.type, **c.to_json()})
+            if isinstance(step, GlobalStep) and (summary := step.summary(self._context(step))):
+                steps_out[-1]["summary"] = summary
         validation = per_step.get(INPUT_STEP, StepCounts())
         dropped_total = sum(validation.rows_dropped.values()) + sum(sum(s["rows_dropped"].values()) for s in steps_out)
         if input_rows != output_rows + dropped_total:

@@ -3,6 +3,7 @@
 
 mod convert;
 mod decont;
+mod dedup;
 mod signals;
 mod util;
 
@@ -14,6 +15,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     convert::register(m)?;
     decont::register(m)?;
     signals::register(m)?;
+    dedup::register(m)?;
     util::register(m)?;
     Ok(())
 }
