@@ -91,7 +91,7 @@ def render_table(doc: dict[str, Any]) -> str:
     for r in [*doc["languages"], {"language": "**total**", **doc["total"]}]:
         lines.append(
             f"| {r['language']} | {_num(r['docs_available'])} | {_num(r['size_available'])} | {100 * r['share']:.2f}% "
-            f"| {_num(r['budget'])} | {r['epochs']:.3g} | {_num(r['docs_selected'])} | {_num(r['unique_docs_selected'])} "
-            f"| {_num(r['tokens_selected'])} | {_num(r['chars_selected'])} |"
+            f"| {_num(r['budget'])} | {r['epochs']:.3g} | {_num(r['docs_selected'])} "
+            f"| {_num(r['unique_docs_selected'])} | {_num(r['tokens_selected'])} | {_num(r['chars_selected'])} |"
         )
     return "\n".join(lines) + "\n"
