@@ -80,7 +80,7 @@ def render_table(doc: dict[str, Any]) -> str:
         f"# Mix: {doc['method']}",
         "",
         f"- unit: {unit} ({doc['tokenizer']}); seed {doc['seed']}; output as {doc['output']}",
-        f"- parameters: {', '.join(f'{k} = {v}' for k, v in doc['params'].items())}",
+        f"- parameters: {', '.join(f'{k} = {_num(v) if isinstance(v, int | float) else v}' for k, v in doc['params'].items())}",
         f"- languages: {len(doc['languages'])}; budget {_num(doc['total']['budget'])} {unit}, "
         f"selected {_num(doc['total']['size_selected'])} {unit}",
         "",
