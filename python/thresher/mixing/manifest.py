@@ -74,13 +74,17 @@ def _num(value: float) -> str:
     return f"{value:,.1f}"
 
 
+def _param(value: Any) -> str:
+    return _num(value) if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+
+
 def render_table(doc: dict[str, Any]) -> str:
     unit = doc["unit"]
     lines = [
         f"# Mix: {doc['method']}",
         "",
         f"- unit: {unit} ({doc['tokenizer']}); seed {doc['seed']}; output as {doc['output']}",
-        f"- parameters: {', '.join(f'{k} = {_num(v) if isinstance(v, int | float) else v}' for k, v in doc['params'].items())}",
+        f"- parameters: {', '.join(f'{k} = {_param(v)}' for k, v in doc['params'].items())}",
         f"- languages: {len(doc['languages'])}; budget {_num(doc['total']['budget'])} {unit}, "
         f"selected {_num(doc['total']['size_selected'])} {unit}",
         "",
