@@ -105,10 +105,12 @@ class FastTextLID:
 
 
 class LinguaLID:
-    """The lingua detector (Rust, n-gram models shipped in the PyPI package), as a second opinion.
+    """The lingua detector (Rust n-gram models shipped in the PyPI package), as a second opinion.
 
-    Slow next to fastText (hundreds of sentences/s per core in high-accuracy mode), so the
-    ensemble only asks it about the documents fastText is unsure of.
+    Over all its 75 languages it reads a few hundred sentences per second per core, so the
+    ensemble only asks it about the documents fastText is unsure of; confusable groups get small
+    detectors of their own (a few thousand sentences per second), since lingua's cost grows with
+    the number of languages it weighs.
     """
 
     def __init__(self, languages: Sequence[str] | None = None, low_accuracy: bool = False) -> None:
@@ -119,24 +121,34 @@ class LinguaLID:
                 "the lingua backend needs the lingua-language-detector package: pip install 'thresher[language]'"
             ) from None
         self._lingua = lingua
-        supported = {lang.iso_code_639_1.name.lower(): lang for lang in lingua.Language.all()}
-        if languages:
-            chosen = [supported[c] for c in languages if c in supported]
-        else:
-            chosen = list(supported.values())
-        self.codes = sorted(supported) if not languages else sorted(c for c in languages if c in supported)
-        builder = lingua.LanguageDetectorBuilder.from_languages(*chosen)
-        if low_accuracy:
-            builder = builder.with_low_accuracy_mode()
-        self.detector = builder.build()
+        self._by_code = {lang.iso_code_639_1.name.lower(): lang for lang in lingua.Language.all()}
+        self.low_accuracy = low_accuracy
+        self.codes = sorted(self._by_code) if not languages else sorted(c for c in languages if c in self._by_code)
+        self._detectors: dict[tuple[str, ...], object] = {}
 
-    def confidences(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        """Per text, the confidence of every language lingua knows (an empty dict for empty text)."""
-        results = self.detector.compute_language_confidence_values_in_parallel(list(texts))
-        out = []
+    def supports(self, code: str) -> bool:
+        return code in self._by_code
+
+    def _detector(self, codes: tuple[str, ...]):
+        if codes not in self._detectors:
+            builder = self._lingua.LanguageDetectorBuilder.from_languages(*(self._by_code[c] for c in codes))
+            if self.low_accuracy:
+                builder = builder.with_low_accuracy_mode()
+            self._detectors[codes] = builder.build()
+        return self._detectors[codes]
+
+    def best(self, texts: Sequence[str], among: Sequence[str] | None = None) -> list[tuple[str | None, float]]:
+        """lingua's most likely language and its confidence per text, among `among` (default: all
+        of `languages`); (None, 0.0) for empty text or when fewer than two candidates are known."""
+        codes = tuple(sorted({c for c in (among or self.codes) if c in self._by_code}))
+        if len(codes) < 2:
+            return [(codes[0] if codes and t else None, 1.0 if codes and t else 0.0) for t in texts]
+        results = self._detector(codes).compute_language_confidence_values_in_parallel(list(texts))
+        out: list[tuple[str | None, float]] = []
         for text, values in zip(texts, results, strict=True):
-            if not text:
-                out.append({})
+            if not text or not values:
+                out.append((None, 0.0))
                 continue
-            out.append({v.language.iso_code_639_1.name.lower(): v.value for v in values})
+            top = values[0]
+            out.append((top.language.iso_code_639_1.name.lower(), float(top.value)))
         return out
