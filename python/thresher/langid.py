@@ -80,6 +80,7 @@ class FastTextLID:
         self.model = load_fasttext(self.path)
         self.label_prefix = label_prefix
         self.label_format = label_format
+        self._clean_cache: dict[str, str] = {}
 
     def clean_label(self, raw: str) -> str:
         if self.label_prefix and raw.startswith(self.label_prefix):
@@ -96,12 +97,35 @@ class FastTextLID:
         if not texts:
             return [], []
         raw_labels, probs = self.model.predict(list(texts), k=k, threshold=0.0)
-        labels = [[self.clean_label(label) for label in row] for row in raw_labels]
-        scores = [np.minimum(np.asarray(p, dtype=np.float64), 1.0) for p in probs]
+        clean = self._clean_cache
+        for row in raw_labels:  # a handful of distinct labels: clean each once
+            for label in row:
+                if label not in clean:
+                    clean[label] = self.clean_label(label)
+        labels = [[clean[label] for label in row] for row in raw_labels]
+        scores = list(probs)
         for i, t in enumerate(texts):
             if not t:
                 labels[i], scores[i] = [], np.zeros(0)
         return labels, scores
+
+    def predict_top(self, texts: Sequence[str]) -> tuple[list[str | None], np.ndarray]:
+        """The fast path for k = 1: top label per text (None for empty text) and its probability."""
+        if not texts:
+            return [], np.zeros(0)
+        raw_labels, probs = self.model.predict(list(texts), k=1, threshold=0.0)
+        clean = self._clean_cache
+        top: list[str | None] = []
+        for row in raw_labels:
+            label = row[0] if row else None
+            if label is not None and label not in clean:
+                clean[label] = self.clean_label(label)
+            top.append(clean[label] if label is not None else None)
+        scores = np.fromiter((p[0] if len(p) else 0.0 for p in probs), dtype=np.float64, count=len(probs))
+        for i, t in enumerate(texts):
+            if not t:
+                top[i], scores[i] = None, 0.0
+        return top, np.minimum(scores, 1.0)
 
 
 class LinguaLID:

@@ -99,21 +99,29 @@ class LanguageID(Step):
         self.open()
         p = self.params
         texts = prepare_texts(text, p.max_chars, p.collapse_whitespace, p.lowercase)
-        k = max(p.top_k, 3) if p.backend == "ensemble" else p.top_k
-        labels, scores = self._fasttext.predict(texts, k)
+        labels: list[list[str]] = []
+        scores: list[np.ndarray] = []
+        if p.top_k == 1:
+            top, top_score = self._fasttext.predict_top(texts)
+        else:
+            labels, scores = self._fasttext.predict(texts, p.top_k)
+            top = [row[0] if row else None for row in labels]
+            top_score = np.fromiter((s[0] if len(s) else 0.0 for s in scores), dtype=np.float64, count=len(scores))
         if p.label_map:
-            labels = [[p.label_map.get(lab, lab) for lab in row] for row in labels]
-        top = [row[0] if row else None for row in labels]
-        top_score = np.array([s[0] if len(s) else 0.0 for s in scores])
+            top = [p.label_map.get(lang, lang) if lang is not None else None for lang in top]
+            labels = [[p.label_map.get(lang, lang) for lang in row] for row in labels]
+        top_score = np.minimum(top_score, 1.0)  # fastText's softmax can round a hair above 1
         columns: dict[str, pa.Array] = {}
         asked = None
         if p.backend == "ensemble":
-            top, top_score, asked = self._second_opinion(texts, labels, scores, top, top_score)
+            top, top_score, asked = self._second_opinion(texts, top, top_score)
         columns["lang"] = pa.array(top, pa.string())
         columns["score"] = pa.array(top_score, pa.float64())
         if p.top_k > 1:
             columns["top_langs"] = pa.array([row[: p.top_k] for row in labels], pa.list_(pa.string()))
-            columns["top_scores"] = pa.array([s[: p.top_k].tolist() for s in scores], pa.list_(pa.float64()))
+            columns["top_scores"] = pa.array(
+                [np.minimum(s[: p.top_k], 1.0).tolist() for s in scores], pa.list_(pa.float64())
+            )
         if p.script:
             script = _core.script_signals(text)
             columns["script"] = script.column("script")
@@ -122,7 +130,7 @@ class LanguageID(Step):
             columns["second_opinion"] = pa.array(asked, pa.bool_())
         return pa.RecordBatch.from_pydict(columns, schema=pa.schema(self.signal_fields()))
 
-    def _second_opinion(self, texts, labels, scores, top, top_score):
+    def _second_opinion(self, texts, top, top_score):
         """Lingua re-decides unsure answers (among all its languages) and confusable ones (within the group)."""
         p = self.params
         group_of = {lang: tuple(g) for g in p.confusable_groups for lang in g}
