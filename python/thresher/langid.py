@@ -151,7 +151,7 @@ class LinguaLID:
         self._detectors: dict[tuple[str, ...], object] = {}
 
     def supports(self, code: str) -> bool:
-        return code in self._by_code
+        return code in self._by_code and code in self.codes
 
     def _detector(self, codes: tuple[str, ...]):
         if codes not in self._detectors:

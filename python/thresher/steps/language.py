@@ -140,7 +140,9 @@ class LanguageID(Step):
         for i, (lang, score) in enumerate(zip(top, top_score, strict=True)):
             if lang is None:
                 continue
-            if score < p.second_opinion_below:
+            # Unsure answers go to lingua only when it knows fastText's guess: text in a language
+            # lingua lacks would otherwise be forced into one of lingua's languages (seen on UDHR).
+            if score < p.second_opinion_below and self._lingua.supports(lang):
                 unsure.append(i)
             elif lang in group_of:
                 by_group.setdefault(group_of[lang], []).append(i)

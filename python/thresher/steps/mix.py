@@ -55,7 +55,7 @@ def parse_amount(value: Any) -> Any:
 class CountParams(StepParams):
     language_column: str = Field("language.lang", description="Column with each document's language")
     null_language: str = Field("und", description="Group of documents whose language is null")
-    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    tokenizer: TokenizerConfig = Field(TokenizerConfig(), description="How tokens are counted (default chars / 4)")
 
 
 class MixParams(CountParams):
