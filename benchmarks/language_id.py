@@ -83,6 +83,7 @@ def main() -> int:
     parser.add_argument("--full", action="store_true", help="run the ensemble on every sentence (minutes)")
     parser.add_argument("--per-language", type=int, default=60, help="ensemble sample per language (short mode)")
     parser.add_argument("--no-ensemble", action="store_true", help="fastText alone")
+    parser.add_argument("--lingua-low-accuracy", action="store_true", help="the ensemble with lingua's trigram mode")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
@@ -139,7 +140,7 @@ def main() -> int:
                     idx.append(i)
         sub_texts = texts.take(pa.array(idx))
         sub_gold = [gold[i] for i in idx]
-        ensemble = step_for(backend="ensemble")
+        ensemble = step_for(backend="ensemble", lingua_low_accuracy=args.lingua_low_accuracy)
         t0 = time.perf_counter()
         ensemble.open()
         run_step(ensemble, sub_texts.slice(0, 200))  # lingua loads its models lazily

@@ -190,3 +190,16 @@ def test_temperature_mix_reports_epochs_and_runs_from_the_api(corpus):
     assert result.stats["output_rows"] == kept.num_rows
     with pytest.raises(RuntimeError, match="more than max_epochs = 1.5"):
         Pipeline.from_steps([{**steps[0], "max_epochs": 1.5}]).run_table(table)
+
+
+def test_budget_for_a_language_absent_from_the_data_fails(tmp_path, corpus):
+    mix = {"type": "mix", "language_column": "lang", "method": "budgets", "budgets": {"en": 100, "zz": 50}}
+    summary = _run(tmp_path, [mix])
+    assert not summary.ok
+    assert "no data: zz" in summary.errors[0].message
+    unimax = {"type": "mix", "language_column": "lang", "budget": 300, "languages": ["en", "zz"]}
+    summary = _run(tmp_path, [unimax], "two")
+    assert summary.ok, summary.errors
+    rows = {r["language"]: r for r in json.loads((tmp_path / "two" / "mix.json").read_text())["languages"]}
+    assert rows["zz"]["docs_available"] == 0 and rows["zz"]["budget"] == 0
+    assert rows["en"]["budget"] == pytest.approx(300)
