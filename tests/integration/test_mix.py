@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+
 from thresher.config import parse_pipeline
 from thresher.executors.local import LocalExecutor
 from thresher.stages import Plan
@@ -203,3 +204,12 @@ def test_budget_for_a_language_absent_from_the_data_fails(tmp_path, corpus):
     rows = {r["language"]: r for r in json.loads((tmp_path / "two" / "mix.json").read_text())["languages"]}
     assert rows["zz"]["docs_available"] == 0 and rows["zz"]["budget"] == 0
     assert rows["en"]["budget"] == pytest.approx(300)
+
+
+def test_rows_without_the_language_column_are_counted_as_und_with_a_warning(tmp_path, corpus):
+    summary = _run(tmp_path, [{"type": "language_counts"}])  # default column language.lang is absent
+    assert summary.ok, summary.errors
+    counts = json.loads((tmp_path / "out" / "language_counts.counts.json").read_text())
+    assert [r["language"] for r in counts["languages"]] == ["und"]
+    assert counts["languages"][0]["docs"] == summary.stats["input_rows"]
+    assert "without the column 'language.lang'" in counts["warnings"][0]
