@@ -137,7 +137,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _print_summary(stats: dict, out: str, seconds: float) -> None:
     n_in, n_out = stats.get("input_rows", 0), stats.get("output_rows", 0)
     share = f" ({100 * n_out / n_in:.1f}%)" if n_in else ""
-    print(f"\n{n_in:,} documents in, {n_out:,} kept{share}, in {seconds:.1f}s -> {out}")
+    repeats = f", {stats['added_rows']:,} of them repeats" if stats.get("added_rows") else ""
+    print(f"\n{n_in:,} documents in, {n_out:,} kept{share}{repeats}, in {seconds:.1f}s -> {out}")
     validation = stats.get("input_validation", {})
     for reason, n in validation.get("rows_dropped", {}).items():
         print(f"  input:{reason}: {n:,} dropped")
@@ -149,6 +150,8 @@ def _print_summary(stats: dict, out: str, seconds: float) -> None:
         )
         for reason, n in sorted(step["rows_dropped"].items(), key=lambda kv: -kv[1]):
             print(f"  {'':<{width}}    {reason}: {n:,}")
+        if step.get("rows_added"):
+            print(f"  {'':<{width}}    + {step['rows_added']:,} rows added by repetition")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,6 +64,7 @@ TEXT_BINDINGS: dict[str, tuple[Callable, Callable | None]] = {
     "normalize_text": (lambda a: _core.normalize_text(a, "minhash"), None),
     "ngram_normalize": (_core.ngram_normalize, None),
     "line_normalize": (_core.line_normalize, None),
+    "script_signals": (_core.script_signals, None),
     "line_hash": (_core.line_hash, None),
     # Hashes of all documents come back concatenated: fuzz it one document at a time.
     "line_hashes": (lambda a: pa.array([len(_core.line_hashes(a.slice(i, 1))) for i in range(len(a))]), None),

@@ -4,6 +4,7 @@
 mod convert;
 mod decont;
 mod dedup;
+mod script;
 mod signals;
 mod util;
 
@@ -16,6 +17,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     decont::register(m)?;
     signals::register(m)?;
     dedup::register(m)?;
+    script::register(m)?;
     util::register(m)?;
     Ok(())
 }
