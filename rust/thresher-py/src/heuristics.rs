@@ -36,11 +36,11 @@ fn gopher_quality_signals(
     let array = to_array(text.0);
     let batch = guarded(py, || {
         let column = TextColumn::try_new(array.as_ref())?;
-        let config = gopher_quality::GopherQualityConfig {
-            profile: profile(&profile_name)?,
-            splitter: splitter(&splitter_name)?,
+        let config = gopher_quality::GopherQualityConfig::new(
+            profile(&profile_name)?,
+            splitter(&splitter_name)?,
             stop_words,
-        };
+        );
         signals_to_batch(gopher_quality::compute(column, &config))
     })?;
     Ok(PyArrowType(batch))

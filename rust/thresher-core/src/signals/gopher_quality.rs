@@ -21,7 +21,23 @@ use crate::text::splitters::WordSplitter;
 pub struct GopherQualityConfig {
     pub profile: Profile,
     pub splitter: WordSplitter,
-    pub stop_words: Vec<String>,
+    pub stop_words: HashSet<String, ahash::RandomState>,
+}
+
+impl GopherQualityConfig {
+    pub fn new(
+        profile: Profile,
+        splitter: WordSplitter,
+        stop_words: impl IntoIterator<Item = String>,
+    ) -> Self {
+        let mut set = HashSet::with_hasher(ahash::RandomState::with_seeds(9, 10, 11, 12));
+        set.extend(stop_words);
+        Self {
+            profile,
+            splitter,
+            stop_words: set,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -158,7 +174,7 @@ fn measure_with<'a>(
             let present: HashSet<&str> = words
                 .iter()
                 .copied()
-                .filter(|w| config.stop_words.iter().any(|s| s == w))
+                .filter(|w| config.stop_words.contains(*w))
                 .collect();
             present.len() as u64
         }
@@ -170,10 +186,7 @@ fn measure_with<'a>(
         // DCLM: every occurrence, lower-cased.
         Profile::Dclm => words
             .iter()
-            .filter(|w| {
-                let lower = w.to_lowercase();
-                config.stop_words.iter().any(|s| *s == lower)
-            })
+            .filter(|w| config.stop_words.contains(&w.to_lowercase()))
             .count() as u64,
     };
     out

@@ -178,58 +178,125 @@ impl WordWindows {
     }
 }
 
-/// datatrove `find_top_duplicate`: `len(" ".join(gram)) * count` of the most frequent n-gram, ties
-/// going to the first seen. `word_chars_only` (DCLM, dolma) leaves out the separators and sends ties
-/// to the longest n-gram.
-fn top_ngram_chars(w: &WordWindows, n: usize, word_chars_only: bool) -> usize {
-    let longest_ties = word_chars_only;
-    let separators = if word_chars_only { 0 } else { n - 1 };
+/// Which word windows can be part of a repetition: `multi[n][i]` says the n-gram starting at `i`
+/// occurs at least twice in the document (n = 2..=5). An n-gram can only repeat if its prefixes do,
+/// so each size is counted only where the next smaller one repeats; most of a typical document is
+/// never hashed past 2-grams.
+struct Repeats {
+    /// Per size 2..=5: (count, first position) of the n-grams counted.
+    multi: [Vec<bool>; 4],
+    /// Per size 2..=4: the most frequent n-gram as (count, first position, word chars).
+    top: [Option<(u32, u32)>; 3],
+}
+
+fn find_repeats(
+    w: &WordWindows,
+    table: &mut PrehashedMap<(u32, u32)>,
+    longest_ties: bool,
+) -> Repeats {
     let total = w.lens.len();
-    if total < n {
-        return 0;
-    }
-    let mut counts: PrehashedMap<(u32, u32)> = PrehashedMap::default();
-    counts.reserve(total - n + 1);
-    for i in 0..=total - n {
-        let e = counts.entry(w.key(i, n)).or_insert((0, i as u32));
-        e.0 += 1;
-    }
-    let mut best: Option<(u32, u32, usize)> = None; // (count, first, chars)
-    for &(count, first) in counts.values() {
-        let chars = w.chars(first as usize, n) + separators;
-        let better = match best {
-            None => true,
-            Some((bc, bf, bl)) => {
-                count > bc
-                    || (count == bc && !longest_ties && first < bf)
-                    || (count == bc && longest_ties && (chars > bl || (chars == bl && first < bf)))
+    let mut out = Repeats {
+        multi: Default::default(),
+        top: [None; 3],
+    };
+    for n in 2..=5usize {
+        let windows = (total + 1).saturating_sub(n);
+        let mut multi = vec![false; windows];
+        table.clear();
+        for i in 0..windows {
+            if n > 2 && !out.multi[n - 3][i] {
+                continue;
             }
-        };
-        if better {
-            best = Some((count, first, chars));
+            let e = table.entry(w.key(i, n)).or_insert((0, i as u32));
+            e.0 += 1;
+        }
+        let mut best: Option<(u32, u32, usize)> = None;
+        for i in 0..windows {
+            if n > 2 && !out.multi[n - 3][i] {
+                continue;
+            }
+            let (count, first) = table[&w.key(i, n)];
+            multi[i] = count >= 2;
+            if n <= 4 && first as usize == i {
+                let chars = w.chars(i, n);
+                let better = match best {
+                    None => true,
+                    Some((bc, bf, bl)) => {
+                        count > bc
+                            || (count == bc && !longest_ties && first < bf)
+                            || (count == bc
+                                && longest_ties
+                                && (chars > bl || (chars == bl && first < bf)))
+                    }
+                };
+                if better {
+                    best = Some((count, first, chars));
+                }
+            }
+        }
+        if n <= 4 && windows > 0 {
+            // Windows never counted occur once; with no repeat at all the first window wins the tie
+            // (or, with `longest_ties`, the longest single window).
+            let single_best = if longest_ties {
+                (0..windows)
+                    .max_by_key(|&i| (w.chars(i, n), std::cmp::Reverse(i)))
+                    .unwrap_or(0)
+            } else {
+                0
+            };
+            out.top[n - 2] = Some(match best {
+                Some((count, first, _)) if count >= 2 => (count, first),
+                Some((1, first, chars)) if longest_ties && chars >= w.chars(single_best, n) => {
+                    (1, first)
+                }
+                _ => (1, single_best as u32),
+            });
+        }
+        out.multi[n - 2] = multi;
+    }
+    out
+}
+
+/// `len(" ".join(gram)) * count` of the most frequent n-gram (datatrove `find_top_duplicate`), or
+/// without separators (`word_chars_only`: DCLM, dolma).
+fn top_ngram_chars(w: &WordWindows, repeats: &Repeats, n: usize, word_chars_only: bool) -> usize {
+    match repeats.top[n - 2] {
+        None => 0,
+        Some((count, first)) => {
+            let separators = if word_chars_only { 0 } else { n - 1 };
+            (w.chars(first as usize, n) + separators) * count as usize
         }
     }
-    best.map_or(0, |(count, _, chars)| chars * count as usize)
 }
 
 /// datatrove `find_all_duplicate`: characters of repeated n-grams, scanning left to right and jumping
-/// past each repeat so overlapping repeats are not counted twice.
-fn dup_ngram_chars_greedy(w: &WordWindows, n: usize) -> usize {
+/// past each repeat so overlapping repeats are not counted twice. Only windows whose 5-gram prefix
+/// repeats can repeat, so only those are hashed.
+fn dup_ngram_chars_greedy(
+    w: &WordWindows,
+    repeats: &Repeats,
+    n: usize,
+    seen: &mut PrehashedMap<(u32, u32)>,
+) -> usize {
     let total = w.lens.len();
     if total < n {
         return 0;
     }
-    let mut seen: PrehashedMap<()> = PrehashedMap::default();
-    seen.reserve(total);
+    let multi5 = &repeats.multi[3];
+    seen.clear();
     let mut repeated = 0;
     let mut idx = 0;
     while idx + n <= total {
+        if !multi5[idx] {
+            idx += 1;
+            continue;
+        }
         let key = w.key(idx, n);
         if seen.contains_key(&key) {
             repeated += w.chars(idx, n);
             idx += n;
         } else {
-            seen.insert(key, ());
+            seen.insert(key, (0, 0));
             idx += 1;
         }
     }
@@ -340,17 +407,24 @@ fn measure_with<'a>(
     }
 
     let windows = WordWindows::new(words);
+    let mut table = PrehashedMap::default();
+    let repeats = find_repeats(&windows, &mut table, profile == Profile::Dclm);
     for (k, &n) in TOP_NGRAMS.iter().enumerate() {
         out.top_ngram_char_frac[k] = match profile {
-            Profile::Dclm | Profile::Dolma => ratio(top_ngram_chars(&windows, n, true), word_chars),
-            _ => ratio(top_ngram_chars(&windows, n, false), chars),
+            Profile::Dclm | Profile::Dolma => {
+                ratio(top_ngram_chars(&windows, &repeats, n, true), word_chars)
+            }
+            _ => ratio(top_ngram_chars(&windows, &repeats, n, false), chars),
         };
     }
     for (k, &n) in DUP_NGRAMS.iter().enumerate() {
         out.dup_ngram_char_frac[k] = match profile {
             Profile::Dclm => ratio(dup_ngram_chars_covered(&windows, n), word_chars),
             Profile::Dolma => dup_ngram_fraction_all(&windows, n),
-            _ => ratio(dup_ngram_chars_greedy(&windows, n), chars),
+            _ => ratio(
+                dup_ngram_chars_greedy(&windows, &repeats, n, &mut table),
+                chars,
+            ),
         };
     }
     out

@@ -88,7 +88,18 @@ pub fn py_strip(s: &str) -> &str {
 /// Non-overlapping occurrences of `needle` (Python's `str.count`).
 #[inline]
 pub fn count_substr(haystack: &str, needle: &str) -> usize {
-    haystack.matches(needle).count()
+    if needle.len() == 1 {
+        return memchr::memchr_iter(needle.as_bytes()[0], haystack.as_bytes()).count();
+    }
+    let finder = memchr::memmem::Finder::new(needle.as_bytes());
+    let bytes = haystack.as_bytes();
+    let mut count = 0;
+    let mut at = 0;
+    while let Some(pos) = finder.find(&bytes[at..]) {
+        count += 1;
+        at += pos + needle.len();
+    }
+    count
 }
 
 /// datatrove's `PUNCTUATION_SET`: ASCII punctuation, C0/C1 controls other than tab and newline, a
@@ -245,7 +256,8 @@ impl Hasher for PrehashedHasher {
         }
     }
     fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+        // The table takes its control tag from the top bits: spread every input bit there.
+        self.0 = (n ^ (n >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     }
 }
 

@@ -99,8 +99,38 @@ fn word(text: &str) -> Token<'_> {
     }
 }
 
+/// A 2^16-bit filter over (length, first, second and last byte) of the special-case keys: most
+/// chunks are not special cases, and this answers "no" for them without hashing the string.
+fn special_filter() -> &'static [u64; 1024] {
+    static FILTER: OnceLock<Box<[u64; 1024]>> = OnceLock::new();
+    FILTER.get_or_init(|| {
+        let mut bits = Box::new([0u64; 1024]);
+        for key in specials().keys() {
+            let slot = filter_slot(key.as_bytes());
+            bits[slot >> 6] |= 1 << (slot & 63);
+        }
+        bits
+    })
+}
+
+#[inline]
+fn filter_slot(b: &[u8]) -> usize {
+    let first = b[0] as usize;
+    let second = b.get(1).copied().unwrap_or(0) as usize;
+    let last = b[b.len() - 1] as usize;
+    (first.wrapping_mul(31)
+        ^ second.wrapping_mul(131)
+        ^ last.wrapping_mul(1031)
+        ^ b.len().wrapping_mul(8191))
+        & 0xFFFF
+}
+
 fn special_pieces(s: &str) -> Option<&'static [u16]> {
-    if s.len() > max_special_len() {
+    if s.is_empty() || s.len() > max_special_len() {
+        return None;
+    }
+    let slot = filter_slot(s.as_bytes());
+    if special_filter()[slot >> 6] & (1 << (slot & 63)) == 0 {
         return None;
     }
     specials().get(s).map(|p| &p[..])
@@ -120,6 +150,16 @@ fn emit_special<'a>(s: &'a str, pieces: &[u16], emit: &mut impl FnMut(Token<'a>)
 fn tokenize_chunk<'a>(chunk: &'a str, emit: &mut impl FnMut(Token<'a>)) {
     if let Some(pieces) = special_pieces(chunk) {
         emit_special(chunk, pieces, emit);
+        return;
+    }
+    // Plain words (letters and digits only) have no affix or infix: the common case, kept cheap.
+    // (A unit after a number, as in "10km", is a suffix: only letters-only chunks or chunks ending in
+    // a digit qualify.)
+    let bytes = chunk.as_bytes();
+    if bytes.iter().all(u8::is_ascii_alphanumeric)
+        && (bytes[bytes.len() - 1].is_ascii_digit() || !bytes.iter().any(u8::is_ascii_digit))
+    {
+        emit(word(chunk));
         return;
     }
     let mut pieces: Vec<&'a str> = Vec::new();
@@ -627,10 +667,6 @@ const UNITS: &[&str] = &[
 
 const MULTI_CURRENCY: &[&str] = &["US$", "C$", "A$"];
 
-fn prev_char(s: &str, at: usize) -> Option<char> {
-    s[..at].chars().next_back()
-}
-
 /// Can `.` be a suffix after `prev`: digits, lower-case letters, `%²-+`, punctuation and quotes.
 fn dot_suffix_after(prev: char) -> bool {
     prev.is_ascii_digit()
@@ -683,16 +719,20 @@ fn suffix_len(s: &str) -> usize {
             consider(n - clitic.len());
         }
     }
-    let after_digit = |start: usize| prev_char(s, start).is_some_and(|c| c.is_ascii_digit());
-    if last == '+' && after_digit(n - 1) {
-        consider(n - 1);
-    }
-    if is_single_currency(last) && after_digit(n - last.len_utf8()) {
-        consider(n - last.len_utf8());
-    }
-    for unit in UNITS.iter().chain(MULTI_CURRENCY) {
-        if s.len() > unit.len() && s.ends_with(unit) && after_digit(n - unit.len()) {
-            consider(n - unit.len());
+    // Units, currencies and `+` only split after a digit, and contain no ASCII digit themselves, so
+    // the only place one can start is right after the last digit.
+    if let Some(d) = s.bytes().rposition(|b| b.is_ascii_digit()) {
+        let tail = &s[d + 1..];
+        if !tail.is_empty()
+            && (tail == "+" || UNITS.contains(&tail) || MULTI_CURRENCY.contains(&tail))
+        {
+            consider(d + 1);
+        }
+        let mut tail_chars = tail.chars();
+        if let (Some(c), None) = (tail_chars.next(), tail_chars.next()) {
+            if is_single_currency(c) {
+                consider(d + 1);
+            }
         }
     }
     n - best
@@ -729,6 +769,9 @@ fn split_infixes<'a>(s: &'a str, emit: &mut impl FnMut(Token<'a>)) {
 
 /// Length of the infix starting at byte `i` (whose char is `c`, preceded by `prev`), if any.
 fn infix_at(s: &str, i: usize, c: char, prev: Option<char>) -> Option<usize> {
+    if c.is_ascii_alphanumeric() {
+        return None;
+    }
     let next_at = |j: usize| s[j..].chars().next();
     if c == '.' {
         let dots = leading_dots(&s[i..]);
@@ -758,7 +801,9 @@ fn infix_at(s: &str, i: usize, c: char, prev: Option<char>) -> Option<usize> {
     if c == ',' && is_alpha(prev) && next_at(after).is_some_and(is_alpha) {
         return Some(1);
     }
-    if is_alpha(prev) || prev.is_ascii_digit() {
+    if matches!(c, '-' | '–' | '—' | '~' | ':' | '<' | '>' | '=' | '/')
+        && (is_alpha(prev) || prev.is_ascii_digit())
+    {
         for h in HYPHENS {
             if s[i..].starts_with(h) && next_at(i + h.len()).is_some_and(is_alpha) {
                 return Some(h.len());
