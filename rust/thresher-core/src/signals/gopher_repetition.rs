@@ -291,13 +291,15 @@ fn dup_ngram_chars_greedy(
             idx += 1;
             continue;
         }
-        let key = w.key(idx, n);
-        if seen.contains_key(&key) {
-            repeated += w.chars(idx, n);
-            idx += n;
-        } else {
-            seen.insert(key, (0, 0));
-            idx += 1;
+        match seen.entry(w.key(idx, n)) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                repeated += w.chars(idx, n);
+                idx += n;
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert((0, 0));
+                idx += 1;
+            }
         }
     }
     repeated

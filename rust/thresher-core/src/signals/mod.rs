@@ -40,3 +40,5 @@ impl SignalBatch {
             .map(|(_, a)| a)
     }
 }
+#[cfg(test)]
+mod heuristic_tests;
