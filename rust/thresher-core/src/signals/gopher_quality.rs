@@ -22,6 +22,9 @@ pub struct GopherQualityConfig {
     pub profile: Profile,
     pub splitter: WordSplitter,
     pub stop_words: HashSet<String, ahash::RandomState>,
+    /// First bytes and longest length of the stop words: most words are ruled out without hashing.
+    first_bytes: [bool; 256],
+    max_len: usize,
 }
 
 impl GopherQualityConfig {
@@ -30,13 +33,36 @@ impl GopherQualityConfig {
         splitter: WordSplitter,
         stop_words: impl IntoIterator<Item = String>,
     ) -> Self {
-        let mut set = HashSet::with_hasher(ahash::RandomState::with_seeds(9, 10, 11, 12));
+        let mut set: HashSet<String, ahash::RandomState> =
+            HashSet::with_hasher(ahash::RandomState::with_seeds(9, 10, 11, 12));
         set.extend(stop_words);
+        let mut first_bytes = [false; 256];
+        for w in &set {
+            if let Some(&b) = w.as_bytes().first() {
+                first_bytes[b as usize] = true;
+                // DCLM lower-cases before the lookup: accept the upper-case first byte too.
+                first_bytes[b.to_ascii_uppercase() as usize] = true;
+            }
+        }
+        let max_len = set.iter().map(String::len).max().unwrap_or(0);
         Self {
             profile,
             splitter,
             stop_words: set,
+            first_bytes,
+            max_len,
         }
+    }
+
+    fn may_be_stop_word(&self, w: &str) -> bool {
+        w.len() <= self.max_len
+            && w.as_bytes()
+                .first()
+                .is_some_and(|&b| self.first_bytes[b as usize] || b >= 0x80)
+    }
+
+    fn is_stop_word(&self, w: &str) -> bool {
+        self.may_be_stop_word(w) && self.stop_words.contains(w)
     }
 }
 
@@ -174,7 +200,7 @@ fn measure_with<'a>(
             let present: HashSet<&str> = words
                 .iter()
                 .copied()
-                .filter(|w| config.stop_words.contains(*w))
+                .filter(|w| config.is_stop_word(w))
                 .collect();
             present.len() as u64
         }
@@ -186,7 +212,7 @@ fn measure_with<'a>(
         // DCLM: every occurrence, lower-cased.
         Profile::Dclm => words
             .iter()
-            .filter(|w| config.stop_words.contains(&w.to_lowercase()))
+            .filter(|w| config.may_be_stop_word(w) && config.stop_words.contains(&w.to_lowercase()))
             .count() as u64,
     };
     out

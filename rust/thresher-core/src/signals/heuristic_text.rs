@@ -46,32 +46,36 @@ pub fn char_len(s: &str) -> usize {
 /// Python's `str.splitlines()`: every Unicode line boundary, `\r\n` as one, no trailing empty line.
 pub fn py_splitlines(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
+    let bytes = text.as_bytes();
     let mut start = 0;
-    let mut iter = text.char_indices().peekable();
-    while let Some((i, c)) = iter.next() {
-        let is_break = matches!(
-            c,
-            '\n' | '\r'
-                | '\x0b'
-                | '\x0c'
-                | '\x1c'
-                | '\x1d'
-                | '\x1e'
-                | '\u{85}'
-                | '\u{2028}'
-                | '\u{2029}'
-        );
-        if is_break {
-            out.push(&text[start..i]);
-            let mut next = i + c.len_utf8();
-            if c == '\r' {
-                if let Some(&(j, '\n')) = iter.peek() {
-                    iter.next();
-                    next = j + 1;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        // Line boundaries: \n \r \v \f \x1c-\x1e (one byte), U+0085 (C2 85), U+2028/9 (E2 80 A8/A9).
+        let width = match b {
+            b'\n' | b'\x0b' | b'\x0c' | 0x1c..=0x1e => 1,
+            b'\r' => {
+                if bytes.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
                 }
             }
-            start = next;
+            0xC2 if bytes.get(i + 1) == Some(&0x85) => 2,
+            0xE2 if bytes.get(i + 1) == Some(&0x80)
+                && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9)) =>
+            {
+                3
+            }
+            _ => 0,
+        };
+        if width == 0 {
+            i += 1;
+            continue;
         }
+        out.push(&text[start..i]);
+        i += width;
+        start = i;
     }
     if start < text.len() {
         out.push(&text[start..]);

@@ -50,7 +50,20 @@ pub fn for_each_token<'a>(text: &'a str, mut emit: impl FnMut(Token<'a>)) {
     let mut chunk_start: Option<usize> = None;
     let mut space_start: Option<usize> = None;
     let mut prev_was_word = false;
-    for (i, c) in text.char_indices() {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        // ASCII is decoded from the byte; other characters from their UTF-8 sequence.
+        let (c, width) = if b < 0x80 {
+            (b as char, 1)
+        } else {
+            let c = text[i..].chars().next().expect("char boundary");
+            (c, c.len_utf8())
+        };
+        let at = i;
+        i += width;
+        let i = at;
         if is_py_space(c) {
             if let Some(s) = chunk_start.take() {
                 tokenize_chunk(&text[s..i], &mut emit);
