@@ -164,3 +164,11 @@ def test_other_languages_take_stop_words_from_stopwordsiso() -> None:
     result = run({"type": "gopher_quality", "language": "de"}, text)
     assert result.kept.num_rows == 1
     assert result.kept["gopher_quality.stop_words"][0].as_py() >= 2
+
+
+def test_fineweb_line_punct_exclude_zero() -> None:
+    text = "\n".join(f"navigation entry number {i} without any end mark" for i in range(5))
+    assert reasons(run({"type": "fineweb_quality"}, text)) == {"d0": "fineweb_quality:line_punct_ratio"}
+    kept = run({"type": "fineweb_quality", "line_punct_exclude_zero": True}, text)
+    assert kept.kept.num_rows == 1
+    assert kept.kept["fineweb_quality.line_punct_ratio"].to_pylist() == [0.0]
