@@ -4,6 +4,7 @@
 mod convert;
 mod decont;
 mod dedup;
+mod heuristics;
 mod script;
 mod signals;
 mod util;
@@ -18,6 +19,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     signals::register(m)?;
     dedup::register(m)?;
     script::register(m)?;
+    heuristics::register(m)?;
     util::register(m)?;
     Ok(())
 }
