@@ -356,9 +356,7 @@ class FinewebQuality(Step):
             # A document with no punctuated line at all is not dropped for it: mask those rows out.
             zero = pc.equal(signals.column("line_punct_ratio"), 0.0)
             masked = pc.if_else(zero, pa.scalar(None, pa.float64()), signals.column("line_punct_ratio"))
-            signals = signals.set_column(
-                signals.schema.get_field_index("line_punct_ratio"), "line_punct_ratio", masked
-            )
+            signals = signals.set_column(signals.schema.get_field_index("line_punct_ratio"), "line_punct_ratio", masked)
         return decide_by_rules(rules, signals)
 
 
@@ -396,11 +394,7 @@ class RefinedwebLines(_RewritingStep):
         ]
 
     def rules(self) -> list[ThresholdRule]:
-        return [
-            ThresholdRule(
-                "too_many_words_removed", "removed_word_ratio", "<=", self.params.max_removed_word_ratio
-            )
-        ]
+        return [ThresholdRule("too_many_words_removed", "removed_word_ratio", "<=", self.params.max_removed_word_ratio)]
 
     def reasons(self) -> list[str]:
         return [r.reason for r in self.rules()]
