@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "python"))
 
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+
 from thresher.api import Pipeline  # noqa: E402
 
 SOURCES = [

@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from thresher.api import Pipeline
 
 pytestmark = pytest.mark.shared_data

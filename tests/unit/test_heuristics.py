@@ -5,6 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 import yaml
+
 from thresher import _core
 from thresher.api import Pipeline
 from thresher.config import ConfigError, parse_pipeline

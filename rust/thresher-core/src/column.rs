@@ -1,6 +1,6 @@
 //! A read-only view of a text column in any of Arrow's three string layouts.
 
-use arrow_array::{Array, LargeStringArray, StringArray, StringViewArray};
+use arrow_array::{Array, Int64Array, LargeStringArray, StringArray, StringViewArray};
 use arrow_schema::DataType;
 
 use crate::error::{CoreError, Result};
@@ -52,5 +52,33 @@ impl<'a> TextColumn<'a> {
         (0..self.len())
             .map(|i| self.get(i).map_or(0, str::len))
             .sum()
+    }
+
+    /// UTF-8 byte length of every row (null where the row is null), for any of the three layouts.
+    pub fn byte_lengths(&self) -> Int64Array {
+        (0..self.len())
+            .map(|i| self.get(i).map(|t| t.len() as i64))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_lengths_for_every_layout() {
+        let plain = StringArray::from(vec![Some("é"), None, Some("")]);
+        let view = StringViewArray::from(vec![Some("é"), None, Some("")]);
+        for column in [
+            TextColumn::try_new(&plain).unwrap(),
+            TextColumn::try_new(&view).unwrap(),
+        ] {
+            let lengths = column.byte_lengths();
+            assert_eq!(lengths.value(0), 2);
+            assert!(lengths.is_null(1));
+            assert_eq!(lengths.value(2), 0);
+            assert_eq!(column.total_bytes(), 2);
+        }
     }
 }

@@ -5,8 +5,12 @@
 //! arrays, so the bindings only convert.
 
 pub mod column;
+pub mod decont;
+pub mod dedup;
 pub mod error;
+pub mod fuzzing;
 pub mod ids;
+pub mod linededup;
 pub mod parallel;
 pub mod signals;
 pub mod text;

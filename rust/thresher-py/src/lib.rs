@@ -2,7 +2,10 @@
 //! releases the GIL around core calls, and turns errors and panics into Python exceptions.
 
 mod convert;
+mod decont;
+mod dedup;
 mod heuristics;
+mod script;
 mod signals;
 mod util;
 
@@ -12,7 +15,10 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     convert::register(m)?;
+    decont::register(m)?;
     signals::register(m)?;
+    dedup::register(m)?;
+    script::register(m)?;
     heuristics::register(m)?;
     util::register(m)?;
     Ok(())

@@ -6,7 +6,7 @@ use arrow_array::{Array, ArrayRef};
 use arrow_data::ArrayData;
 use arrow_pyarrow::PyArrowType;
 use pyo3::prelude::*;
-use thresher_core::{ids, utf8};
+use thresher_core::{ids, utf8, TextColumn};
 
 use crate::convert::{guarded, to_array};
 
@@ -37,6 +37,19 @@ fn decode_utf8(
     ))
 }
 
+/// UTF-8 byte length of every row of a string column (utf8, large_utf8 or utf8_view).
+#[pyfunction]
+fn text_byte_lengths(
+    py: Python<'_>,
+    text: PyArrowType<ArrayData>,
+) -> PyResult<PyArrowType<ArrayData>> {
+    let array: ArrayRef = to_array(text.0);
+    let lengths = guarded(py, || {
+        Ok(TextColumn::try_new(array.as_ref())?.byte_lengths())
+    })?;
+    Ok(PyArrowType(lengths.into_data()))
+}
+
 /// Panics on purpose, so tests can check that a panic arrives as an exception.
 #[pyfunction]
 fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
@@ -48,6 +61,7 @@ fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sequential_ids, m)?)?;
     m.add_function(wrap_pyfunction!(decode_utf8, m)?)?;
+    m.add_function(wrap_pyfunction!(text_byte_lengths, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     Ok(())
 }

@@ -10,6 +10,7 @@ pub mod gopher_quality;
 pub mod gopher_repetition;
 pub mod heuristic_text;
 pub mod refinedweb;
+pub mod script;
 pub mod text_length;
 
 use std::sync::Arc;

@@ -5,7 +5,6 @@
 use crate::column::TextColumn;
 use crate::parallel::map_rows;
 use crate::signals::SignalBatch;
-use crate::text::{lines::lines, words::whitespace_words};
 
 #[derive(Clone, Copy, Default, Debug, PartialEq)]
 pub struct TextLength {
@@ -17,22 +16,81 @@ pub struct TextLength {
     pub max_line_chars: u64,
 }
 
-/// Measures one document.
+/// Measures one document in a single pass over its characters (this step sits on the I/O path of
+/// every pipeline, so it must cost about as much as reading the text once).
+///
+/// Lines end at `\n`, `\r\n` or a lone `\r`; a trailing line end does not start an extra line.
+/// Words are maximal runs of non-whitespace characters.
 pub fn measure(text: &str) -> TextLength {
     let mut out = TextLength {
-        chars: text.chars().count() as u64,
         bytes: text.len() as u64,
-        words: whitespace_words(text).count() as u64,
         ..TextLength::default()
     };
-    for line in lines(text) {
-        out.lines += 1;
-        if !line.trim().is_empty() {
-            out.non_empty_lines += 1;
+    let mut line = LineState::default();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        // ASCII fast path: most web text is ASCII, and decoding a char costs more than a table test.
+        let (is_line_end, is_space, is_cr) = if b < 0x80 {
+            i += 1;
+            (
+                b == b'\n' || b == b'\r',
+                matches!(b, b'\t' | 0x0B | 0x0C | b' '),
+                b == b'\r',
+            )
+        } else {
+            let c = text[i..]
+                .chars()
+                .next()
+                .expect("index is on a char boundary");
+            i += c.len_utf8();
+            (false, c.is_whitespace(), false)
+        };
+        out.chars += 1;
+        if is_line_end {
+            let second_half_of_crlf = b == b'\n' && line.after_cr;
+            line.after_cr = is_cr;
+            line.in_word = false;
+            if !second_half_of_crlf {
+                line.finish(&mut out);
+            }
+            continue;
         }
-        out.max_line_chars = out.max_line_chars.max(line.chars().count() as u64);
+        line.after_cr = false;
+        line.chars += 1;
+        if is_space {
+            line.in_word = false;
+        } else {
+            line.has_content = true;
+            if !line.in_word {
+                out.words += 1;
+                line.in_word = true;
+            }
+        }
+    }
+    if !text.is_empty() && !text.ends_with(['\n', '\r']) {
+        line.finish(&mut out);
     }
     out
+}
+
+#[derive(Default)]
+struct LineState {
+    chars: u64,
+    has_content: bool,
+    in_word: bool,
+    after_cr: bool,
+}
+
+impl LineState {
+    fn finish(&mut self, out: &mut TextLength) {
+        out.lines += 1;
+        out.non_empty_lines += u64::from(self.has_content);
+        out.max_line_chars = out.max_line_chars.max(self.chars);
+        self.chars = 0;
+        self.has_content = false;
+    }
 }
 
 /// Signal names, in output order.
@@ -80,6 +138,30 @@ mod tests {
         assert_eq!(measure(""), TextLength::default());
         let m = measure(" \n\t");
         assert_eq!((m.words, m.lines, m.non_empty_lines), (0, 2, 0));
+    }
+
+    #[test]
+    fn single_pass_agrees_with_the_plain_definitions() {
+        use crate::text::{lines::lines, words::whitespace_words};
+        for text in [
+            "a\r\rb",
+            "\r\n\r\n",
+            "x \u{3000}y\n\n z \r",
+            "  lead\ttab\u{a0}nbsp\r\nend",
+            "é\u{301}",
+        ] {
+            let m = measure(text);
+            assert_eq!(m.words, whitespace_words(text).count() as u64, "{text:?}");
+            assert_eq!(m.lines, lines(text).count() as u64, "{text:?}");
+            let non_empty = lines(text).filter(|l| !l.trim().is_empty()).count() as u64;
+            assert_eq!(m.non_empty_lines, non_empty, "{text:?}");
+            let longest = lines(text)
+                .map(|l| l.chars().count() as u64)
+                .max()
+                .unwrap_or(0);
+            assert_eq!(m.max_line_chars, longest, "{text:?}");
+            assert_eq!(m.chars, text.chars().count() as u64);
+        }
     }
 
     #[test]
