@@ -2,6 +2,8 @@
 
 filter run PIPELINE [--output DIR] [--set key.path=value]... [--workers N] [--force] [--quiet]
 filter validate PIPELINE [--set ...]
+filter train-classifier [CONFIG] [--input ...] [--label-column ...] [--set ...]
+filter annotate PIPELINE --output FILE [--size N] [--strata COL...]
 filter schema            JSON Schema of pipeline files
 filter steps             the registered step types and their parameters
 """
@@ -13,6 +15,7 @@ import json
 import logging
 import sys
 
+from thresher.classify.commands import add_annotate_parser, add_train_parser
 from thresher.config import ConfigError, load_pipeline, pipeline_json_schema
 from thresher.io.readers import InputError
 
@@ -45,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a pipeline file without running it")
     _add_pipeline_args(validate)
 
+    add_train_parser(sub)
+    add_annotate_parser(sub)
     sub.add_parser("schema", help="print the JSON Schema of pipeline files")
     sub.add_parser("steps", help="list step types and their parameters")
     return parser
@@ -118,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "validate":
             return cmd_validate(args)
+        if args.command in ("train-classifier", "annotate"):
+            from thresher.classify import commands
+
+            return commands.cmd_train_classifier(args) if args.command == "train-classifier" else commands.cmd_annotate(args)
         if args.command == "schema":
             print(json.dumps(pipeline_json_schema(), indent=2))
             return 0
