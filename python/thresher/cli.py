@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("train-classifier", "annotate"):
             from thresher.classify import commands
 
-            return commands.cmd_train_classifier(args) if args.command == "train-classifier" else commands.cmd_annotate(args)
+            return commands.run(args)
         if args.command == "schema":
             print(json.dumps(pipeline_json_schema(), indent=2))
             return 0

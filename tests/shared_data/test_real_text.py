@@ -22,7 +22,7 @@ input: {{paths: ["{source}"], text_column: raw_text, columns: [url, source]}}
 steps:
   - {{type: text_length, min_words: 50}}
   - {{type: char_classes, min_alphabetic_fraction: 0.6}}
-output: {{path: "{tmp_path / 'out'}", rejected: true}}
+output: {{path: "{tmp_path / "out"}", rejected: true}}
 """
     )
     assert main(["run", str(pipeline), "--quiet"]) == 0

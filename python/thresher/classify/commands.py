@@ -102,3 +102,7 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     for stratum, n in summary["strata"].items():
         print(f"  {stratum}: {n['sampled']} of {n['available']}")
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return cmd_train_classifier(args) if args.command == "train-classifier" else cmd_annotate(args)

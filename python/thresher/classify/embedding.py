@@ -117,7 +117,8 @@ def train_head(x: np.ndarray, y: np.ndarray, task: str, n_outputs: int, spec: Em
     if spec.head == "linear":
         net = torch.nn.Linear(d, n_outputs)
     else:
-        net = torch.nn.Sequential(torch.nn.Linear(d, spec.hidden), torch.nn.ReLU(), torch.nn.Linear(spec.hidden, n_outputs))
+        hidden = spec.hidden
+        net = torch.nn.Sequential(torch.nn.Linear(d, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, n_outputs))
     if task in ("binary", "multiclass"):
         yt = torch.from_numpy(y.astype(np.int64))
         weight = None

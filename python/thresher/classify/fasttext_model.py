@@ -29,9 +29,7 @@ def _fasttext():
     try:
         import fasttext
     except ImportError as err:
-        raise ImportError(
-            "fastText classifiers need the fasttext package: pip install 'thresher[classifier]'"
-        ) from err
+        raise ImportError("fastText classifiers need the fasttext package: pip install 'thresher[classifier]'") from err
     return fasttext
 
 

@@ -113,9 +113,7 @@ def evaluate(targets: Targets, idx: np.ndarray, outputs: np.ndarray, threshold: 
         return m.binary_metrics(y, outputs[:, 1])
     if targets.task == "multiclass":
         predicted = outputs.argmax(axis=1)
-        out = m.multiclass_metrics(
-            targets.class_names_of(y), targets.class_names_of(predicted), targets.classes
-        )
+        out = m.multiclass_metrics(targets.class_names_of(y), targets.class_names_of(predicted), targets.classes)
         aucs = [m.roc_auc(y == j, outputs[:, j]) for j in range(len(targets.classes))]
         aucs = [a for a in aucs if not np.isnan(a)]
         out["macro_roc_auc_ovr"] = float(np.mean(aucs)) if aucs else float("nan")
@@ -168,7 +166,7 @@ def train(config: TrainConfig, encoder=None, log=print) -> TrainResult:
     text_list = [t or "" for t in texts.to_pylist()]
     keys = row_keys(text_list)
     train_idx, test_idx = split_indices(targets, keys, config.split)
-    log(f"{config.name}: {len(targets.rows)} labelled rows, {len(train_idx)} train, {len(test_idx)} test ({config.kind})")
+    log(f"{config.name}: {len(targets.rows)} labelled rows, {len(train_idx)} train, {len(test_idx)} test")
     learner = make_learner(config, texts, targets, encoder)
     prepared = time.time()
     model = learner.fit(train_idx)
