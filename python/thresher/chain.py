@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from thresher.io.readers import ShardReader
-from thresher.steps.base import Step
+from thresher.steps.base import Decision, Step
 
 DROP_REASON = "drop_reason"
 INPUT_STEP = "input"
@@ -23,11 +24,17 @@ class StepCounts:
     rows_in: int = 0
     rows_kept: int = 0
     rows_dropped: Counter = field(default_factory=Counter)
+    rows_added: int = 0  # extra copies of kept rows (repetition); the step outputs rows_kept + rows_added
+
+    @property
+    def rows_out(self) -> int:
+        return self.rows_kept + self.rows_added
 
     def add(self, other: StepCounts) -> None:
         self.rows_in += other.rows_in
         self.rows_kept += other.rows_kept
         self.rows_dropped.update(other.rows_dropped)
+        self.rows_added += other.rows_added
 
     def check(self, where: str) -> None:
         dropped = sum(self.rows_dropped.values())
@@ -37,15 +44,18 @@ class StepCounts:
             )
 
     def to_json(self) -> dict:
-        return {
+        doc = {
             "rows_in": self.rows_in,
             "rows_kept": self.rows_kept,
             "rows_dropped": dict(sorted(self.rows_dropped.items())),
         }
+        if self.rows_added:
+            doc["rows_added"] = self.rows_added
+        return doc
 
     @classmethod
     def from_json(cls, doc: dict) -> StepCounts:
-        return cls(doc["rows_in"], doc["rows_kept"], Counter(doc["rows_dropped"]))
+        return cls(doc["rows_in"], doc["rows_kept"], Counter(doc["rows_dropped"]), doc.get("rows_added", 0))
 
 
 @dataclass
@@ -121,7 +131,10 @@ class StepChain:
             full = _set_column(full, name, column)
         if decision.text is not None:
             full = _set_column(full, self.text_column, decision.text)
-        return self._split(full, step.name, decision.reason)
+        kept, rejected, counts = self._split(full, step.name, decision.reason)
+        if decision.repeat is not None:
+            kept, counts.rows_added = _repeat_rows(kept, decision, step.name)
+        return kept, rejected, counts
 
     def run(self, batch: pa.RecordBatch) -> ChainOutput:
         counts: dict[str, StepCounts] = {}
@@ -144,3 +157,22 @@ def _set_column(batch: pa.RecordBatch, name: str, column: pa.Array) -> pa.Record
     if index >= 0:
         return batch.set_column(index, pa.field(name, column.type), column)
     return batch.append_column(pa.field(name, column.type), column)
+
+
+def _repeat_rows(kept: pa.RecordBatch, decision: Decision, step_name: str) -> tuple[pa.RecordBatch, int]:
+    """Copies each kept row `repeat` times, copy k of every row before copy k+1 of any (epoch order)."""
+    repeat = decision.repeat.filter(pc.is_null(decision.reason))
+    counts = np.asarray(pc.fill_null(repeat, 1).cast(pa.int64()).to_numpy(zero_copy_only=False))
+    if len(counts) and counts.min() < 1:
+        raise AssertionError(f"step {step_name!r} kept a row with repeat < 1; drop it with a reason instead")
+    max_copies = int(counts.max()) if len(counts) else 1
+    if max_copies == 1:
+        out = kept
+        copy_index = np.zeros(kept.num_rows, dtype=np.int32)
+    else:
+        indices = [np.flatnonzero(counts > k) for k in range(max_copies)]
+        copy_index = np.concatenate([np.full(len(ix), k, dtype=np.int32) for k, ix in enumerate(indices)])
+        out = kept.take(pa.array(np.concatenate(indices)))
+    if decision.repeat_index_column is not None:
+        out = _set_column(out, decision.repeat_index_column, pa.array(copy_index))
+    return out, out.num_rows - kept.num_rows

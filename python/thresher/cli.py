@@ -113,6 +113,8 @@ def _print_summary(stats: dict, out: str, seconds: float) -> None:
         )
         for reason, n in sorted(step["rows_dropped"].items(), key=lambda kv: -kv[1]):
             print(f"  {'':<{width}}    {reason}: {n:,}")
+        if step.get("rows_added"):
+            print(f"  {'':<{width}}    + {step['rows_added']:,} rows added by repetition")
 
 
 def main(argv: list[str] | None = None) -> int:

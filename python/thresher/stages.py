@@ -192,6 +192,7 @@ class Plan:
             num_shards=len(self.shards),
             text_column=self.config.input.text_column,
             id_column=self.config.input.id_column or "id",
+            output_dir=_local_path(self.fs, self.root),
         )
 
     def _run_reduce(self, step: Step, phase: str, task: int) -> dict[str, Any]:
@@ -317,7 +318,7 @@ class Plan:
                 raise AssertionError(
                     f"{where}, step {name!r}: received {c.rows_in} rows but the previous step kept {expected_in}"
                 )
-            expected_in = c.rows_kept
+            expected_in = c.rows_out
         if rows_written != expected_in:
             raise AssertionError(f"{where}: wrote {rows_written} rows but the last step kept {expected_in}")
         return {
@@ -354,14 +355,17 @@ class Plan:
             steps_out.append({"name": step.name, "type": step.type, **c.to_json()})
         validation = per_step.get(INPUT_STEP, StepCounts())
         dropped_total = sum(validation.rows_dropped.values()) + sum(sum(s["rows_dropped"].values()) for s in steps_out)
-        if input_rows != output_rows + dropped_total:
+        added_total = sum(s.get("rows_added", 0) for s in steps_out)  # copies made by repeating steps (mix)
+        if input_rows + added_total != output_rows + dropped_total:
             raise AssertionError(
-                f"stats do not add up: {input_rows} input rows != {output_rows} output + {dropped_total} dropped"
+                f"stats do not add up: {input_rows} input rows + {added_total} repeated != "
+                f"{output_rows} output + {dropped_total} dropped"
             )
         stats = {
             "input_rows": input_rows,
             "output_rows": output_rows,
             "dropped_rows": dropped_total,
+            **({"added_rows": added_total} if added_total else {}),
             "input_validation": validation.to_json(),
             "steps": steps_out,
             "shards": shards,

@@ -1,7 +1,11 @@
 """Steps, one module per family. Importing this package registers the built-in steps."""
 
-import thresher.steps.classifier  # noqa: F401
-from thresher.steps import basic  # noqa: F401
+from thresher.steps import (  # noqa: F401
+    basic,  # noqa: F401
+    classifier,
+    language,
+    mix,
+)
 from thresher.steps.base import Decision, GlobalStep, Step, StepContext, StepParams, ThresholdRule
 from thresher.steps.registry import get_step_class, known_step_types, register_step
 

@@ -70,6 +70,10 @@ class Decision:
     reason: pa.Array  # string; null where kept
     text: pa.Array | None = None  # replacement text (for steps that rewrite documents)
     extra_columns: dict[str, pa.Array] = field(default_factory=dict)  # non-signal columns to add
+    # Copies of each kept row in the output (null = 1; kept rows need >= 1). Used by the mix step to
+    # repeat documents over epochs; the extra copies are counted as `rows_added`, never as input.
+    repeat: pa.Array | None = None
+    repeat_index_column: str | None = None  # column numbering each row's copies 0, 1, ... (e.g. `epoch`)
 
 
 def decide_by_rules(rules: Sequence[ThresholdRule], signals: pa.RecordBatch) -> Decision:
@@ -138,6 +142,7 @@ class StepContext:
     num_shards: int = 0
     text_column: str = "text"
     id_column: str = "id"
+    output_dir: Path | None = None  # the run's output directory, for reports a step writes beside the data
 
 
 class GlobalStep(Step):

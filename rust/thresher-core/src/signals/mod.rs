@@ -4,6 +4,7 @@
 //! the public signal names documented in `docs/signals.md`.
 
 pub mod char_classes;
+pub mod script;
 pub mod text_length;
 
 use std::sync::Arc;
