@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+
 from thresher import _core
 from thresher.api import Pipeline
 from thresher.langid import default_model_path, prepare_texts

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
 from thresher.mixing import (
     InfeasibleBudget,
     allocate,

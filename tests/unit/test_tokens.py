@@ -7,6 +7,7 @@ import base64
 import pyarrow as pa
 import pytest
 from pydantic import ValidationError
+
 from thresher.tokens import TokenCounter, TokenizerConfig
 
 TEXTS = pa.array(["one two  three", "", None, "héllo wörld"], pa.large_string())

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from thresher.classify.config import TrainConfig
+from thresher.mixing.phases import top_fraction_cut
 from thresher.steps.base import Decision, GlobalStep, StepContext, StepParams, ThresholdRule, decide_by_rules
 from thresher.steps.registry import register_step
 
@@ -250,13 +251,3 @@ class Classifier(GlobalStep):
         tmp = context.work_dir / (CUT_FILE + ".tmp")
         tmp.write_text(json.dumps(doc, indent=2) + "\n")
         tmp.replace(context.work_dir / CUT_FILE)
-
-
-def top_fraction_cut(scores: np.ndarray, fraction: float) -> float | None:
-    """The score of the k-th best row, k = ceil(fraction * rows): keeping `score >= cut` keeps the
-    top fraction (more only where rows tie with the cut). None for an empty corpus."""
-    n = len(scores)
-    if n == 0:
-        return None
-    k = max(1, int(np.ceil(fraction * n - 1e-9)))
-    return float(np.partition(scores, n - k)[n - k])
