@@ -149,7 +149,9 @@ def test_raw_fasttext_file_keeps_its_label_convention(tmp_path):
             for t, lab in zip(docs["text"], docs["label"], strict=True)
         )
     )
-    model = fasttext.train_supervised(input=str(train_file), wordNgrams=2, dim=8, bucket=1000, epoch=5, verbose=0)
+    model = fasttext.train_supervised(
+        input=str(train_file), wordNgrams=2, dim=8, bucket=20000, epoch=5, lr=0.1, thread=1, seed=1, verbose=0
+    )
     path = tmp_path / "dclm_like.bin"
     model.save_model(str(path))
     scorer = load_scorer(path)
@@ -178,7 +180,7 @@ def test_train_classifier_command(tmp_path, capsys):
             "--set",
             "fasttext.dim=8",
             "--set",
-            "fasttext.bucket=1000",
+            "fasttext.bucket=20000",
         ]
     )
     assert code == 0

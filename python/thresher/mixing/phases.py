@@ -396,12 +396,15 @@ def draw_phases(
     languages: np.ndarray,
     scores: Mapping[str, np.ndarray],
     seed: int = 0,
+    pool: np.ndarray | None = None,
 ) -> list[PhaseResult]:
-    """Every phase in order; a `subset_of` phase draws from its parent's selected documents."""
+    """Every phase in order; a `subset_of` phase draws from its parent's selected documents, the
+    others from `pool` (default: every document)."""
     check_phases(phases)
     n = len(tokens)
+    base = np.ones(n, dtype=bool) if pool is None else np.asarray(pool, dtype=bool)
     results: dict[str, PhaseResult] = {}
     for phase in phases:
-        pool = np.ones(n, dtype=bool) if phase.subset_of is None else results[phase.subset_of].repeats > 0
+        pool = base if phase.subset_of is None else results[phase.subset_of].repeats > 0
         results[phase.name] = draw_phase(phase, tokens, languages, scores, pool, seed)
     return [results[p.name] for p in phases]
