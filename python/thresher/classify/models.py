@@ -112,8 +112,21 @@ def _default_output(task: str, classes: list[str], positive: str | None) -> str:
 class FastTextScorer(Scorer):
     kind = "fasttext"
 
-    def __init__(self, model, task: str, classes: list[str], preprocess: str, max_chars: int | None, positive=None):
+    def __init__(
+        self,
+        model: ft.FastTextPredictor,
+        task: str,
+        classes: list[str],
+        preprocess: str,
+        max_chars: int | None,
+        positive=None,
+    ):
         self.model = model
+        tokens = {label: j for j, label in enumerate(model.labels)}
+        missing = [c for c in classes if ft.label_token(c) not in tokens]
+        if missing:
+            raise ModelError(f"{model.path}: the model has no label for {missing}; its labels are {model.labels}")
+        self._label_columns = [tokens[ft.label_token(c)] for c in classes]
         self.task = task
         self.classes = classes
         self.preprocess = preprocess
@@ -128,14 +141,13 @@ class FastTextScorer(Scorer):
     @classmethod
     def from_file(cls, path: str | Path, preprocess: str = "dclm", max_chars: int | None = None) -> FastTextScorer:
         """Any fastText classifier: its labels become the outputs (prefix removed)."""
-        model = ft.load_fasttext(path)
-        labels = [label[len(ft.LABEL_PREFIX) :] for label in ft.model_labels(model)]
+        model = ft.FastTextPredictor(path)
+        labels = [label[len(ft.LABEL_PREFIX) :] for label in model.labels]
         task = "binary" if len(labels) == 2 else "multiclass"
         return cls(model, task, labels, preprocess, max_chars, positive=labels[0])
 
     def predict(self, text: pa.Array) -> np.ndarray:
-        lines = ft.preprocess(text, self.preprocess, self.max_chars)
-        probs = ft.predict_probabilities(self.model, lines, self.classes)
+        probs = self.model.predict(text, self.preprocess, self.max_chars)[:, self._label_columns]
         if self.task == "regression":
             # Expected value over the score classes, renormalised (fastText may leave a little mass out).
             total = probs.sum(axis=1, keepdims=True)
@@ -143,7 +155,12 @@ class FastTextScorer(Scorer):
         return probs
 
     def describe(self) -> dict:
-        return {**super().describe(), "preprocess": self.preprocess, "max_chars": self.max_chars}
+        return {
+            **super().describe(),
+            "preprocess": self.preprocess,
+            "max_chars": self.max_chars,
+            "engine": self.model.engine,
+        }
 
 
 class EmbeddingScorer(Scorer):
@@ -193,7 +210,7 @@ def load_scorer(
     meta = read_model_json(version_dir)
     task, classes, positive = meta["task"], meta["classes"], meta.get("positive")
     if meta["kind"] == "fasttext":
-        model = ft.load_fasttext(version_dir / meta["fasttext"]["file"])
+        model = ft.FastTextPredictor(version_dir / meta["fasttext"]["file"])
         return FastTextScorer(
             model, task, classes, meta["fasttext"]["preprocess"], meta["fasttext"].get("max_chars"), positive
         )

@@ -6,6 +6,7 @@
 
 pub mod column;
 pub mod error;
+pub mod fasttext;
 pub mod ids;
 pub mod parallel;
 pub mod signals;
