@@ -76,7 +76,7 @@ def test_two_phase_skill_mix(tmp_path):
     manifest = json.loads((tmp_path / "out" / "mix.json").read_text())
     assert [m["phase"] for m in manifest["phases"]] == ["phase1", "phase2"]
     for m in manifest["phases"]:
-        assert abs(m["tokens_selected"] - m["budget"]) / m["budget"] < 0.02
+        assert 0.97 * m["budget"] <= m["tokens_selected"] <= m["budget"]
         for skill in m["skills"]:
             assert abs(skill["share"] - skill["target_share"]) < 0.01, (m["phase"], skill)
         assert set(m["languages"]) <= {"en", "de"}

@@ -69,7 +69,8 @@ class SentenceEncoder:
         self.model.max_seq_length = max_seq_length
         self.max_seq_length = max_seq_length
         self.batch_size = batch_size
-        self.dim = int(self.model.get_sentence_embedding_dimension())
+        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
 
     def identity(self) -> dict:
         return {

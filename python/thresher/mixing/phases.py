@@ -50,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from thresher.mixing.allocation import InfeasibleBudget
 from thresher.mixing.budgets import proportional
-from thresher.mixing.sampling import group_seed, select_repeats
+from thresher.mixing.sampling import group_seed
 from thresher.mixing.unimax import unimax
 
 _CONDITION = re.compile(
@@ -304,6 +304,59 @@ def _allocate_languages(phase: PhaseSpec, sizes: dict[str, float], budget: float
         ) from None
 
 
+#: Budgets within this relative distance of a whole number of epochs count as that number.
+_EPOCH_SLACK = 1e-9
+
+
+def fill_budget(sizes: np.ndarray, budget: float, seed: int) -> np.ndarray:
+    """Copies per document so their total comes as close to `budget` as whole documents allow
+    without passing it: every document `floor(budget / total)` times, then a first fit of the rest
+    in a seeded order (a document too large for what is left is passed over, not taken)."""
+    sizes = np.asarray(sizes, dtype=np.float64)
+    repeats = np.zeros(len(sizes), dtype=np.uint32)
+    total = math.fsum(sizes)
+    if budget <= 0 or total <= 0:
+        return repeats
+    ratio = budget / total
+    whole = math.floor(ratio + _EPOCH_SLACK)
+    repeats[:] = whole
+    rest = budget - whole * total
+    if rest <= total * _EPOCH_SLACK:
+        return repeats
+    for i in np.random.default_rng(seed).permutation(len(sizes)):
+        if sizes[i] <= rest:
+            repeats[i] += 1
+            rest -= sizes[i]
+    return repeats
+
+
+def top_up(
+    rows: np.ndarray,
+    langs: np.ndarray,
+    tokens: np.ndarray,
+    repeats: np.ndarray,
+    target: float,
+    available: dict[str, float],
+    max_epochs: float,
+    seed: int,
+) -> None:
+    """Adds copies of the skill's documents (first fit, seeded order) until its total reaches the
+    target as closely as whole documents allow, never taking a language past `max_epochs`."""
+    gap = target - math.fsum(repeats[rows] * tokens[rows])
+    used = {lang: math.fsum(repeats[rows[langs == lang]] * tokens[rows[langs == lang]]) for lang in available}
+    rng = np.random.default_rng(seed)
+    progress = True
+    while gap > 0 and progress:
+        progress = False
+        for j in rng.permutation(len(rows)):
+            size, lang = tokens[rows[j]], str(langs[j])
+            if 0 < size <= gap and used[lang] + size <= max_epochs * available[lang] * (1 + 1e-12):
+                repeats[rows[j]] += 1
+                used[lang] += size
+                gap -= size
+                progress = True
+
+
 def draw_phase(
     phase: PhaseSpec,
     tokens: np.ndarray,
@@ -329,16 +382,29 @@ def draw_phase(
         if target > 0 and not sizes:
             raise InfeasibleBudget(f"{where}: no document qualifies, so its share {skill.share:g} cannot be met")
         allocation = _allocate_languages(phase, sizes, target, where) if sizes else None
+        cells = {lang: rows[langs == lang] for lang in sizes}
+        for lang, cell in cells.items():
+            cell_seed = group_seed(seed, f"{phase.name}\x00{skill.name}\x00{lang}")
+            repeats[cell] = fill_budget(tokens[cell], allocation.budgets[lang], cell_seed)
+        # Rounding to whole documents leaves each cell a little short; top the skill up to its target
+        # from any of its languages still under max_epochs, so the skill's share holds.
+        top_up(
+            rows,
+            langs,
+            tokens,
+            repeats,
+            target,
+            sizes,
+            phase.max_epochs,
+            group_seed(seed, f"{phase.name}\x00{skill.name}"),
+        )
         lang_docs = {}
-        for lang in sizes:
-            cell = rows[langs == lang]
-            budget = allocation.budgets[lang]
-            picked = select_repeats(tokens[cell], budget, group_seed(seed, f"{phase.name}\x00{skill.name}\x00{lang}"))
-            repeats[cell] = picked
+        for lang, cell in cells.items():
+            picked = repeats[cell]
             selected = math.fsum(picked * tokens[cell])
             lang_docs[lang] = {
                 "tokens_available": sizes[lang],
-                "budget": budget,
+                "budget": allocation.budgets[lang],
                 "tokens_selected": selected,
                 "epochs": selected / sizes[lang] if sizes[lang] else 0.0,
                 "docs_selected": int(picked.sum()),
