@@ -32,9 +32,12 @@ whose score column (`score`, default the column of its first condition) is highe
 no condition takes only documents that no other skill took. Documents in no bucket are not part
 of the phase.
 
-Selection inside a (skill, language) cell is the seeded whole-epochs-then-partial-epoch draw of
-`thresher.mixing.sampling`, so each cell lands within half a document of its budget and every
-skill's share of the phase is its target up to that rounding.
+Selection inside a (skill, language) cell takes every document `floor(budget / size)` times, then
+fills the rest first-fit in a seeded order (a document too large for what is left is passed over).
+Cells come out a little short of their budgets, so each skill is then topped up to its target,
+first-fit again, from any of its languages still under `max_epochs`. Every skill thus lands just
+under its target, by less than its smallest document that still fits, and its share of the phase
+matches the target share; the languages inside a skill follow UniMax up to that top-up.
 """
 
 from __future__ import annotations
