@@ -13,8 +13,9 @@ import pyarrow.parquet as pq
 
 from thresher.chain import StepChain, StepCounts
 from thresher.config import PipelineConfig, load_pipeline, parse_pipeline
-from thresher.io.readers import ShardReader
+from thresher.io.readers import Shard, ShardReader
 from thresher.stages import Plan, build_steps
+from thresher.steps.base import StepContext
 
 
 @dataclass
@@ -84,24 +85,39 @@ class Pipeline:
         cfg = self.config.input
         steps = build_steps(self.config)
         chain = StepChain(steps, cfg.text_column, validate_input=True, max_document_bytes=cfg.max_document_bytes)
-        reader = ShardReader.__new__(ShardReader)  # only its batch preparation is used
-        from thresher.io.readers import Shard
-
-        reader.shard = Shard(0, "<memory>", "<memory>", "memory", "parquet")
-        reader.config = cfg
+        reader = ShardReader(Shard(0, "<memory>", "<memory>", "memory", "parquet"), cfg)  # for _prepare only
         kept, rejected = [], []
         counts: dict[str, StepCounts] = {}
         row = 0
-        for batch in table.to_batches(max_chunksize=cfg.batch_rows) or [
-            pa.RecordBatch.from_pylist([], schema=table.schema)
-        ]:
-            prepared = reader._prepare(batch, 0, row)
-            row += batch.num_rows
-            out = chain.run(prepared)
-            kept.append(out.kept)
-            rejected.extend(out.rejected)
-            for name, c in out.counts.items():
-                counts.setdefault(name, StepCounts()).add(c)
+        with tempfile.TemporaryDirectory(prefix="thresher-steps-") as work:
+            # Steps load models and indexes in open(), exactly as in a task over files.
+            for step in steps:
+                step_dir = Path(work, step.name)
+                step_dir.mkdir()
+                step.open(
+                    StepContext(
+                        work_dir=step_dir,
+                        shard_index=0,
+                        shard_name="memory",
+                        num_shards=1,
+                        text_column=cfg.text_column,
+                        id_column=cfg.id_column or "id",
+                    )
+                )
+            try:
+                for batch in table.to_batches(max_chunksize=cfg.batch_rows) or [
+                    pa.RecordBatch.from_pylist([], schema=table.schema)
+                ]:
+                    prepared = reader._prepare(batch, 0, row)
+                    row += batch.num_rows
+                    out = chain.run(prepared)
+                    kept.append(out.kept)
+                    rejected.extend(out.rejected)
+                    for name, c in out.counts.items():
+                        counts.setdefault(name, StepCounts()).add(c)
+            finally:
+                for step in steps:
+                    step.close()
         for name, c in counts.items():
             c.check(f"step {name!r}")
         kept_table = pa.Table.from_batches(kept) if kept else table.slice(0, 0)

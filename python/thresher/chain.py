@@ -81,7 +81,11 @@ class StepChain:
         self.max_document_bytes = max_document_bytes
 
     def signal_columns(self) -> list[pa.Field]:
-        return [pa.field(step.signal_column(f.name), f.type) for step in self.steps for f in step.signal_fields()]
+        return [
+            pa.field(step.signal_column(f.name), f.type, metadata=f.metadata)
+            for step in self.steps
+            for f in step.signal_fields()
+        ]
 
     def _input_validation(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.RecordBatch | None, StepCounts]:
         text = batch.column(self.text_column)
@@ -125,8 +129,8 @@ class StepChain:
             )
         decision = step.decide(signals, batch)
         full = batch
-        for name, column in zip(signals.schema.names, signals.columns, strict=True):
-            full = _set_column(full, step.signal_column(name), column)
+        for signal_field, column in zip(signals.schema, signals.columns, strict=True):
+            full = _set_column(full, step.signal_column(signal_field.name), column, signal_field.metadata)
         for name, column in decision.extra_columns.items():
             full = _set_column(full, name, column)
         if decision.text is not None:
@@ -150,13 +154,15 @@ class StepChain:
         return ChainOutput(batch, rejected, counts)
 
 
-def _set_column(batch: pa.RecordBatch, name: str, column: pa.Array) -> pa.RecordBatch:
+def _set_column(batch: pa.RecordBatch, name: str, column: pa.Array, metadata: dict | None = None) -> pa.RecordBatch:
+    # `metadata` is the signal field's own (e.g. which score definition a column holds).
     index = batch.schema.get_field_index(name)
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
+    field = pa.field(name, column.type, metadata=metadata)
     if index >= 0:
-        return batch.set_column(index, pa.field(name, column.type), column)
-    return batch.append_column(pa.field(name, column.type), column)
+        return batch.set_column(index, field, column)
+    return batch.append_column(field, column)
 
 
 def _repeat_rows(kept: pa.RecordBatch, decision: Decision, step_name: str) -> tuple[pa.RecordBatch, int]:

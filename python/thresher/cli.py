@@ -1,11 +1,16 @@
 """`filter`: the command line.
 
 filter run PIPELINE [--output DIR] [--set key.path=value]... [--workers N] [--force] [--quiet]
+filter run PIPELINE --executor slurm [--dry-run] [--wait]   (also ray; see docs/executors.md)
+filter status OUT        done/running/failed tasks of an output directory
 filter validate PIPELINE [--set ...]
 filter train-classifier [CONFIG] [--input ...] [--label-column ...] [--set ...]
 filter annotate PIPELINE --output FILE [--size N] [--strata COL...]
 filter schema            JSON Schema of pipeline files
+filter report OUT        HTML report of an output directory (charts, drop reasons, samples)
+filter inspect OUT --reason STEP:REASON [-n 5]
 filter steps             the registered step types and their parameters
+filter contamination-report OUT [--json] [--output FILE]   decontaminate / line_dedup reports of a run
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import sys
 from thresher.classify.commands import add_annotate_parser, add_train_parser
 from thresher.config import ConfigError, load_pipeline, pipeline_json_schema
 from thresher.io.readers import InputError
+from thresher.logs import LOG_FORMATS, configure_logging, emit_event
+from thresher.report.commands import add_report_commands, run_report_command
 
 log = logging.getLogger("thresher")
 
@@ -44,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, help="worker processes (overrides executor.workers)")
     run.add_argument("--force", action="store_true", help="redo everything, discarding earlier output")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bars (batch logs)")
+    run.add_argument("--log-format", choices=LOG_FORMATS, default="text", help="json: one JSON object per line")
+    run.add_argument("--executor", choices=["local", "slurm", "ray"], help="executor type (overrides executor.type)")
+    run.add_argument("--dry-run", action="store_true", help="print stages, task counts and sbatch scripts; run nothing")
+    run.add_argument("--wait", action="store_true", help="slurm: wait for the jobs and print the status")
+
+    status = sub.add_parser("status", help="which stages and tasks of an output are done, running, failed")
+    status.add_argument("output_dir", help="output directory of a run")
+    status.add_argument("--lines", type=int, default=10, help="last lines shown of each failed task's logs")
+    status.add_argument("--json", action="store_true", help="machine-readable")
 
     validate = sub.add_parser("validate", help="check a pipeline file without running it")
     _add_pipeline_args(validate)
@@ -52,11 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_annotate_parser(sub)
     sub.add_parser("schema", help="print the JSON Schema of pipeline files")
     sub.add_parser("steps", help="list step types and their parameters")
+    add_report_commands(sub)
+    contamination = sub.add_parser("contamination-report", help="eval items found and lines removed in a finished run")
+    contamination.add_argument("out", help="output directory of a run")
+    contamination.add_argument("--json", action="store_true", help="JSON instead of Markdown")
+    contamination.add_argument("--output", help="write to this file instead of stdout")
     return parser
 
 
 def _load(args: argparse.Namespace):
-    return load_pipeline(args.pipeline, overrides=args.overrides, output=args.output)
+    executor = getattr(args, "executor", None)
+    return load_pipeline(args.pipeline, overrides=args.overrides, output=args.output, executor=executor)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -71,18 +93,35 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from thresher.executors import dispatch
     from thresher.executors.local import LocalExecutor
     from thresher.stages import Plan
 
     config = _load(args)
-    workers = args.workers or config.executor.workers
     plan = Plan.create(config)
-    executor = LocalExecutor(workers=workers, quiet=args.quiet)
+    if args.dry_run:
+        print(dispatch.dry_run(plan))
+        return 0
+    if config.executor.type == "slurm":
+        return dispatch.run_slurm(args, config, plan)
     try:
-        summary = executor.run(plan, force=args.force)
+        if config.executor.type == "ray":
+            summary = dispatch.run_ray(args, config, plan)
+        else:
+            workers = args.workers or config.executor.workers
+            executor = LocalExecutor(workers=workers, quiet=args.quiet, log_format=args.log_format)
+            summary = executor.run(plan, force=args.force)
     except KeyboardInterrupt:
         print("\ninterrupted: finished shards are kept, no partial file was left; rerun to resume", file=sys.stderr)
         return 130
+    if args.log_format == "json":
+        emit_event(
+            "run_end",
+            ok=summary.ok,
+            seconds=round(summary.seconds, 3),
+            errors=[err.__dict__ for err in summary.errors],
+            stats=summary.stats,
+        )
     for stage in summary.stages:
         if stage.get("skipped"):
             print(f"{stage['name']}: {stage['skipped']} of {stage['tasks']} tasks already done, skipped")
@@ -119,16 +158,26 @@ def _print_summary(stats: dict, out: str, seconds: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(getattr(args, "log_format", "text"), getattr(args, "quiet", False))
     try:
         if args.command == "run":
             return cmd_run(args)
+        if args.command in ("report", "inspect"):
+            return run_report_command(args)
         if args.command == "validate":
             return cmd_validate(args)
         if args.command in ("train-classifier", "annotate"):
             from thresher.classify import commands
 
             return commands.run(args)
+        if args.command == "status":
+            from thresher.executors.dispatch import cmd_status
+
+            return cmd_status(args)
+        if args.command == "contamination-report":
+            from thresher.contamination_report import cmd_contamination_report
+
+            return cmd_contamination_report(args.out, args.json, args.output)
         if args.command == "schema":
             print(json.dumps(pipeline_json_schema(), indent=2))
             return 0
@@ -139,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
                 doc = (cls.__doc__ or "").strip().split("\n")[0]
                 print(f"{name}: {doc}")
                 for key, f in cls.Params.model_fields.items():
-                    print(f"    {key} = {f.default!r}" + (f"  # {f.description}" if f.description else ""))
+                    default = "(required)" if f.is_required() else repr(f.get_default(call_default_factory=True))
+                    print(f"    {key} = {default}" + (f"  # {f.description}" if f.description else ""))
             return 0
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -148,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except RuntimeError as err:
-        if type(err).__name__ == "PipelineChanged":
+        if type(err).__name__ in ("PipelineChanged", "SlurmError"):
             print(f"error: {err}", file=sys.stderr)
             return 2
         raise

@@ -12,10 +12,10 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 
 MiB = 1024 * 1024
 
@@ -61,7 +61,61 @@ class LocalExecutorConfig(StrictModel):
     workers: int = Field(1, ge=1)
 
 
-ExecutorConfig = LocalExecutorConfig
+def _executor_type(value: Any) -> str:
+    # `executor: {workers: 4}` (no type) has always meant the local executor.
+    if isinstance(value, dict):
+        return value.get("type", "local")
+    return getattr(value, "type", "local")
+
+
+class SlurmExecutorConfig(StrictModel):
+    """Each stage becomes a Slurm job array; see docs/executors.md."""
+
+    type: Literal["slurm"]
+    partition: str | None = Field(None, description="Partition; the cluster's default when unset")
+    time: str = Field("24:00:00", description="Time limit per array task (sbatch --time)")
+    cpus_per_task: int = Field(1, ge=1)
+    mem_per_cpu_gb: float = Field(2, gt=0, description="sbatch --mem-per-cpu, in GB")
+    qos: str | None = None
+    account: str | None = None
+    sbatch_args: dict[str, str | int | None] = Field(
+        default_factory=dict, description="Extra #SBATCH lines as option: value (null for a bare flag)"
+    )
+    env_command: str | None = Field(
+        None, description="Shell lines that make `python -m thresher` work in the job (module load, activate)"
+    )
+    venv_path: str | None = Field(None, description="A venv's bin/activate script to source in the job")
+    log_dir: str | None = Field(None, description="Shared directory for logs; default OUT/_thresher/slurm")
+    max_array_size: int | Literal["auto"] = Field(
+        "auto", description="Largest job array; auto reads MaxArraySize from `scontrol show config`"
+    )
+    tasks_per_job: int = Field(1, ge=1, description="Thresher tasks run one after another by each array element")
+    max_running: int | None = Field(None, ge=1, description="Array tasks running at once (sbatch --array=...%N)")
+    requeue: bool = Field(True, description="A task warned by SIGUSR1 requeues itself after a clean stop")
+    signal_before_timeout_s: int | None = Field(
+        120, ge=1, description="Seconds before the time limit at which Slurm sends SIGUSR1"
+    )
+    job_name: str = Field("thresher", description="Prefix of the jobs' names")
+    wait: bool = Field(False, description="Wait for the jobs to finish (as --wait does)")
+
+
+class RayExecutorConfig(StrictModel):
+    """Each stage's tasks become Ray tasks; see docs/executors.md."""
+
+    type: Literal["ray"]
+    address: str | None = Field(None, description="Ray cluster address; unset starts a local Ray")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of the local Ray (when address is unset)")
+    cpus_per_task: float = Field(1, gt=0)
+    node_ip_address: str | None = Field(None, description="Node IP of the local Ray (127.0.0.1 keeps it local)")
+
+
+_EXECUTOR_TYPES = ("local", "slurm", "ray")
+ExecutorConfig = Annotated[
+    Annotated[LocalExecutorConfig, Tag("local")]
+    | Annotated[SlurmExecutorConfig, Tag("slurm")]
+    | Annotated[RayExecutorConfig, Tag("ray")],
+    Discriminator(_executor_type),
+]
 
 
 class StepSpec(BaseModel):
@@ -110,6 +164,14 @@ def _describe_errors(source: str, err: ValidationError, prefix: tuple[Any, ...] 
     lines = []
     for e in err.errors():
         loc = prefix + tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        if len(loc) > 1 and loc[0] == "executor" and loc[1] in _EXECUTOR_TYPES:
+            loc = loc[:1] + loc[2:]  # the union's tag is not a key of the file
+        if e["type"] == "union_tag_invalid":
+            lines.append(
+                f"{source}: {format_location(loc)}.type: unknown executor type {e['ctx']['tag']!r}; "
+                f"one of {', '.join(_EXECUTOR_TYPES)}"
+            )
+            continue
         got = e.get("input")
         message = e["msg"]
         if e["type"] == "extra_forbidden":
@@ -231,10 +293,18 @@ def read_pipeline_document(path: str | Path) -> dict[str, Any]:
     return raw
 
 
-def load_pipeline(path: str | Path, overrides: list[str] | None = None, output: str | None = None) -> PipelineConfig:
+def load_pipeline(
+    path: str | Path, overrides: list[str] | None = None, output: str | None = None, executor: str | None = None
+) -> PipelineConfig:
     """Reads, overrides and validates a pipeline file. Relative input/output paths are taken as
-    relative to the current directory (as a user typing the command expects)."""
+    relative to the current directory (as a user typing the command expects). `executor` names an
+    executor type that replaces the file's executor section unless the file already uses that type."""
     raw = copy.deepcopy(read_pipeline_document(path))
+    if executor is not None:
+        section = raw.get("executor")
+        current = section.get("type", "local") if isinstance(section, dict) else None
+        if current != executor:
+            raw["executor"] = {"type": executor}
     for assignment in overrides or []:
         apply_override(raw, assignment)
     if output is not None:

@@ -80,6 +80,7 @@ class FastTextLID:
         self.model = load_fasttext(self.path)
         self.label_prefix = label_prefix
         self.label_format = label_format
+        self._clean_cache: dict[str, str] = {}
 
     def clean_label(self, raw: str) -> str:
         if self.label_prefix and raw.startswith(self.label_prefix):
@@ -96,19 +97,44 @@ class FastTextLID:
         if not texts:
             return [], []
         raw_labels, probs = self.model.predict(list(texts), k=k, threshold=0.0)
-        labels = [[self.clean_label(label) for label in row] for row in raw_labels]
-        scores = [np.minimum(np.asarray(p, dtype=np.float64), 1.0) for p in probs]
+        clean = self._clean_cache
+        for row in raw_labels:  # a handful of distinct labels: clean each once
+            for label in row:
+                if label not in clean:
+                    clean[label] = self.clean_label(label)
+        labels = [[clean[label] for label in row] for row in raw_labels]
+        scores = list(probs)
         for i, t in enumerate(texts):
             if not t:
                 labels[i], scores[i] = [], np.zeros(0)
         return labels, scores
 
+    def predict_top(self, texts: Sequence[str]) -> tuple[list[str | None], np.ndarray]:
+        """The fast path for k = 1: top label per text (None for empty text) and its probability."""
+        if not texts:
+            return [], np.zeros(0)
+        raw_labels, probs = self.model.predict(list(texts), k=1, threshold=0.0)
+        clean = self._clean_cache
+        top: list[str | None] = []
+        for row in raw_labels:
+            label = row[0] if row else None
+            if label is not None and label not in clean:
+                clean[label] = self.clean_label(label)
+            top.append(clean[label] if label is not None else None)
+        scores = np.fromiter((p[0] if len(p) else 0.0 for p in probs), dtype=np.float64, count=len(probs))
+        for i, t in enumerate(texts):
+            if not t:
+                top[i], scores[i] = None, 0.0
+        return top, np.minimum(scores, 1.0)
+
 
 class LinguaLID:
-    """The lingua detector (Rust, n-gram models shipped in the PyPI package), as a second opinion.
+    """The lingua detector (Rust n-gram models shipped in the PyPI package), as a second opinion.
 
-    Slow next to fastText (hundreds of sentences/s per core in high-accuracy mode), so the
-    ensemble only asks it about the documents fastText is unsure of.
+    Over all its 75 languages it reads a few hundred sentences per second per core, so the
+    ensemble only asks it about the documents fastText is unsure of; confusable groups get small
+    detectors of their own (a few thousand sentences per second), since lingua's cost grows with
+    the number of languages it weighs.
     """
 
     def __init__(self, languages: Sequence[str] | None = None, low_accuracy: bool = False) -> None:
@@ -119,24 +145,34 @@ class LinguaLID:
                 "the lingua backend needs the lingua-language-detector package: pip install 'thresher[language]'"
             ) from None
         self._lingua = lingua
-        supported = {lang.iso_code_639_1.name.lower(): lang for lang in lingua.Language.all()}
-        if languages:
-            chosen = [supported[c] for c in languages if c in supported]
-        else:
-            chosen = list(supported.values())
-        self.codes = sorted(supported) if not languages else sorted(c for c in languages if c in supported)
-        builder = lingua.LanguageDetectorBuilder.from_languages(*chosen)
-        if low_accuracy:
-            builder = builder.with_low_accuracy_mode()
-        self.detector = builder.build()
+        self._by_code = {lang.iso_code_639_1.name.lower(): lang for lang in lingua.Language.all()}
+        self.low_accuracy = low_accuracy
+        self.codes = sorted(self._by_code) if not languages else sorted(c for c in languages if c in self._by_code)
+        self._detectors: dict[tuple[str, ...], object] = {}
 
-    def confidences(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        """Per text, the confidence of every language lingua knows (an empty dict for empty text)."""
-        results = self.detector.compute_language_confidence_values_in_parallel(list(texts))
-        out = []
+    def supports(self, code: str) -> bool:
+        return code in self._by_code and code in self.codes
+
+    def _detector(self, codes: tuple[str, ...]):
+        if codes not in self._detectors:
+            builder = self._lingua.LanguageDetectorBuilder.from_languages(*(self._by_code[c] for c in codes))
+            if self.low_accuracy:
+                builder = builder.with_low_accuracy_mode()
+            self._detectors[codes] = builder.build()
+        return self._detectors[codes]
+
+    def best(self, texts: Sequence[str], among: Sequence[str] | None = None) -> list[tuple[str | None, float]]:
+        """lingua's most likely language and its confidence per text, among `among` (default: all
+        of `languages`); (None, 0.0) for empty text or when fewer than two candidates are known."""
+        codes = tuple(sorted({c for c in (among or self.codes) if c in self._by_code}))
+        if len(codes) < 2:
+            return [(codes[0] if codes and t else None, 1.0 if codes and t else 0.0) for t in texts]
+        results = self._detector(codes).compute_language_confidence_values_in_parallel(list(texts))
+        out: list[tuple[str | None, float]] = []
         for text, values in zip(texts, results, strict=True):
-            if not text:
-                out.append({})
+            if not text or not values:
+                out.append((None, 0.0))
                 continue
-            out.append({v.language.iso_code_639_1.name.lower(): v.value for v in values})
+            top = values[0]
+            out.append((top.language.iso_code_639_1.name.lower(), float(top.value)))
         return out

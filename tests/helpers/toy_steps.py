@@ -8,7 +8,7 @@ import json
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from thresher.steps.base import Decision, GlobalStep, StepContext, StepParams, ThresholdRule, decide_by_rules
+from thresher.steps.base import Decision, GlobalStep, Step, StepContext, StepParams, ThresholdRule, decide_by_rules
 
 
 class BelowMedianParams(StepParams):
@@ -44,3 +44,42 @@ class DropBelowMedianLength(GlobalStep):
 
     def decide(self, signals: pa.RecordBatch, batch: pa.RecordBatch) -> Decision:
         return decide_by_rules([ThresholdRule("below_median", "length", ">=", self._median)], signals)
+
+
+class SlowParams(StepParams):
+    seconds_per_batch: float = 0.05
+
+
+class SlowPassThrough(Step):
+    """Keeps every row after sleeping: gives interrupt tests a window inside a shard."""
+
+    type = "toy_steps:SlowPassThrough"
+    Params = SlowParams
+
+    def compute_signals(self, text: pa.Array, batch: pa.RecordBatch) -> pa.RecordBatch:
+        import time
+
+        time.sleep(self.params.seconds_per_batch)
+        return pa.record_batch({"_": pa.nulls(len(text))}).drop_columns(["_"])  # no signals, right length
+
+    def decide(self, signals: pa.RecordBatch, batch: pa.RecordBatch) -> Decision:
+        return Decision(keep=pa.array([True] * batch.num_rows), reason=pa.nulls(batch.num_rows, pa.string()))
+
+
+class OpenedMarker(Step):
+    """Drops every row unless open() ran first: proves each runner calls the lifecycle hooks."""
+
+    type = "toy_steps:OpenedMarker"
+    Params = StepParams
+
+    def open(self, context: StepContext) -> None:
+        self.opened_in = context.work_dir
+
+    def compute_signals(self, text: pa.Array, batch: pa.RecordBatch) -> pa.RecordBatch:
+        opened = getattr(self, "opened_in", None) is not None and self.opened_in.is_dir()
+        return pa.record_batch({"opened": pa.array([opened] * len(text))})
+
+    def decide(self, signals: pa.RecordBatch, batch: pa.RecordBatch) -> Decision:
+        opened = signals.column("opened")
+        reason = pc.if_else(opened, pa.scalar(None, pa.string()), pa.scalar("not_opened"))
+        return Decision(keep=opened, reason=reason)

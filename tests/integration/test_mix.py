@@ -171,3 +171,36 @@ def test_language_counts_keeps_everything(tmp_path, corpus):
     out = pq.read_table(tmp_path / "out" / "data")
     words = pc.list_value_length(pc.utf8_split_whitespace(out["text"]))
     assert out["language_counts.tokens"].to_pylist() == words.cast(pa.float64()).to_pylist()
+
+
+def test_temperature_mix_reports_epochs_and_runs_from_the_api(corpus):
+    from thresher.api import Pipeline
+
+    table = pq.read_table(corpus)
+    steps = [{"type": "mix", "language_column": "lang", "method": "temperature", "temperature": 3.33, "seed": 9}]
+    result = Pipeline.from_steps(steps).run_table(table)
+    sizes = _sizes(corpus)
+    kept = result.kept
+    # Flattened towards uniform: the smallest language is repeated, the largest thinned.
+    yo = kept.filter(pc.equal(kept["lang"], "yo"))
+    en = kept.filter(pc.equal(kept["lang"], "en"))
+    yo_tokens = sum(len(t) / 4 for t in yo["text"].to_pylist())
+    en_tokens = sum(len(t) / 4 for t in en["text"].to_pylist())
+    assert yo_tokens > 1.5 * sizes["yo"] and en_tokens < 0.9 * sizes["en"]
+    assert max(yo["epoch"].to_pylist()) >= 1
+    assert result.stats["output_rows"] == kept.num_rows
+    with pytest.raises(RuntimeError, match="more than max_epochs = 1.5"):
+        Pipeline.from_steps([{**steps[0], "max_epochs": 1.5}]).run_table(table)
+
+
+def test_budget_for_a_language_absent_from_the_data_fails(tmp_path, corpus):
+    mix = {"type": "mix", "language_column": "lang", "method": "budgets", "budgets": {"en": 100, "zz": 50}}
+    summary = _run(tmp_path, [mix])
+    assert not summary.ok
+    assert "no data: zz" in summary.errors[0].message
+    unimax = {"type": "mix", "language_column": "lang", "budget": 300, "languages": ["en", "zz"]}
+    summary = _run(tmp_path, [unimax], "two")
+    assert summary.ok, summary.errors
+    rows = {r["language"]: r for r in json.loads((tmp_path / "two" / "mix.json").read_text())["languages"]}
+    assert rows["zz"]["docs_available"] == 0 and rows["zz"]["budget"] == 0
+    assert rows["en"]["budget"] == pytest.approx(300)

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import make_docs, write_pipeline
 from thresher.cli import main
+from thresher_testing import make_docs, write_pipeline
 
 STEPS = """
   - type: text_length

@@ -7,8 +7,8 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import shared_data_dir
 from thresher.cli import main
+from thresher_testing import shared_data_dir
 
 pytestmark = pytest.mark.shared_data
 

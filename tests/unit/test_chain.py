@@ -83,3 +83,8 @@ def test_accepts_string_view_and_large_string():
         table = pa.table({"text": pa.array(["one two", "three"], kind)})
         result = Pipeline.from_steps([{"type": "text_length", "min_words": 2}]).run_table(table)
         assert result.kept.num_rows == 1, kind
+
+
+def test_in_memory_runs_call_open_with_a_work_dir():
+    result = Pipeline.from_steps([{"type": "toy_steps:OpenedMarker"}]).run_table(pa.table({"text": ["a", "b"]}))
+    assert result.kept.num_rows == 2, result.rejected["drop_reason"].to_pylist()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
+import sys
 import threading
 import time
 import traceback
@@ -51,28 +53,63 @@ def _describe_error(err: BaseException) -> str:
 # -- worker side -------------------------------------------------------------------------------
 _WORKER_PLAN: Plan | None = None
 _WORKER_QUEUE: Any = None
+_WORKER_INTERRUPTED = False
+
+
+def _on_worker_interrupt(signum: int, frame: Any) -> None:
+    # Remember the interrupt so tasks already queued to this worker return at once, then unwind the
+    # current task (its writers abort, leaving nothing partial).
+    global _WORKER_INTERRUPTED
+    _WORKER_INTERRUPTED = True
+    raise KeyboardInterrupt
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker is killed when the run's process dies (SIGKILL, OOM killer), so no orphan keeps
+    writing into an output directory that a rerun is already using."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _init_worker(plan: Plan, progress_queue: Any, rayon_threads: int) -> None:
     global _WORKER_PLAN, _WORKER_QUEUE
+    _die_with_parent()
     os.environ.setdefault("RAYON_NUM_THREADS", str(rayon_threads))
+    signal.signal(signal.SIGINT, _on_worker_interrupt)
     _WORKER_PLAN = plan.reload()
     _WORKER_QUEUE = progress_queue
+    progress_queue.put(("pid", os.getpid()))
 
 
 def _worker_task(stage_index: int, task: int) -> tuple[int, dict[str, Any] | None, str | None]:
     assert _WORKER_PLAN is not None
+    if _WORKER_INTERRUPTED:
+        return task, None, INTERRUPTED
     stage = _WORKER_PLAN.stages[stage_index]
 
     def report(rows: int, nbytes: int) -> None:
-        _WORKER_QUEUE.put((rows, nbytes))
+        _WORKER_QUEUE.put(("rows", rows, nbytes))
 
     try:
         return task, _WORKER_PLAN.run_task(stage, task, report if stage.kind == "map" else None), None
     except KeyboardInterrupt:
-        raise
+        return task, None, INTERRUPTED
     except BaseException as err:  # noqa: BLE001 - reported to the parent with its traceback
         return task, None, _describe_error(err)
+
+
+INTERRUPTED = "interrupted"
 
 
 # -- parent side -------------------------------------------------------------------------------
@@ -117,11 +154,14 @@ class ProgressBar:
 
 
 class LocalExecutor:
-    def __init__(self, workers: int = 1, quiet: bool = False) -> None:
+    def __init__(self, workers: int = 1, quiet: bool = False, log_format: str = "text") -> None:
         self.workers = workers
         self.quiet = quiet
+        self.log_format = log_format
 
     def run(self, plan: Plan, force: bool = False) -> RunSummary:
+        from thresher.logs import make_progress
+
         started = time.time()
         summary = RunSummary()
         plan.prepare_output(force=force)
@@ -137,8 +177,7 @@ class LocalExecutor:
             if not pending:
                 continue
             stage_started = time.time()
-            bar = ProgressBar(stage, stage.num_tasks, self.quiet)
-            bar.bar and bar.bar.update(stage.num_tasks - len(pending))
+            bar = make_progress(stage, stage.num_tasks, self.quiet, self.log_format, stage.num_tasks - len(pending))
             try:
                 if self.workers == 1 or len(pending) == 1:
                     errors = self._run_inline(plan, stage, pending, bar)
@@ -176,15 +215,20 @@ class LocalExecutor:
         rayon_threads = max(1, (os.cpu_count() or 1) // workers)
         stop = threading.Event()
 
+        worker_pids: set[int] = set()
+
         def drain() -> None:
             while not stop.is_set():
                 try:
-                    rows, nbytes = progress_queue.get(timeout=0.2)
+                    message = progress_queue.get(timeout=0.2)
                 except queue.Empty:
                     continue
                 except (EOFError, OSError):
                     return
-                bar.add_rows(rows, nbytes)
+                if message[0] == "pid":
+                    worker_pids.add(message[1])
+                else:
+                    bar.add_rows(message[1], message[2])
 
         drainer = threading.Thread(target=drain, daemon=True)
         drainer.start()
@@ -206,11 +250,20 @@ class LocalExecutor:
                         _, _, error = fut.result()
                     except BaseException as err:  # noqa: BLE001 - a worker died (killed, OOM)
                         error = f"worker process failed: {type(err).__name__}: {err}"
+                    if error == INTERRUPTED:
+                        raise KeyboardInterrupt
                     if error is not None:
                         errors.append(TaskError(stage.name, task, _task_where(plan, stage, task), error))
                     bar.task_done()
         except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)
+            # A terminal's Ctrl-C reaches the workers too; a signal sent to this process alone does
+            # not, so pass it on. Workers abort their current shard cleanly and skip queued ones.
+            for pid in worker_pids:
+                try:
+                    os.kill(pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -25,6 +26,11 @@ from thresher.config import InputConfig
 
 class InputError(Exception):
     """A shard cannot be read as configured. The message names the file (and row group/column)."""
+
+
+class _LineLongerThanBlock(Exception):
+    def __init__(self, rows_read: int) -> None:
+        self.rows_read = rows_read
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,22 @@ class ShardReader:
             parts.append(f"column {column!r}")
         return ", ".join(parts)
 
+    def _file_state(self) -> tuple[int | None, int | None]:
+        try:
+            info = self.fs.get_file_info(self.shard.path)
+        except OSError:
+            return (None, None)
+        return (info.size, info.mtime_ns)
+
+    def _check_unchanged(self, opened: tuple[int | None, int | None]) -> None:
+        """A shard rewritten while it was read gives output that matches neither version: fail the task."""
+        now = self._file_state()
+        if opened != now and None not in opened:
+            raise InputError(
+                f"{self._where()}: the file changed while it was being read (size {opened[0]} -> {now[0]}); "
+                "rerun once the files are no longer written to"
+            )
+
     def __iter__(self) -> Iterator[ReadBatch]:
         if self.shard.format == "parquet":
             yield from self._read_parquet()
@@ -171,6 +193,7 @@ class ShardReader:
 
     # -- parquet ----------------------------------------------------------------------------
     def _read_parquet(self) -> Iterator[ReadBatch]:
+        opened = self._file_state()
         try:
             handle = self.fs.open_input_file(self.shard.path)
             parquet = pq.ParquetFile(handle)
@@ -193,8 +216,12 @@ class ShardReader:
             except InputError:
                 raise
             except (pa.ArrowException, OSError) as err:
-                raise InputError(f"{self._where(rg)}: cannot decode ({err})") from None
+                columns_hint = _failing_columns(parquet, rg, columns)
+                where = self._where(rg, columns_hint[0] if len(columns_hint) == 1 else None)
+                also = f"; columns that fail: {columns_hint}" if len(columns_hint) > 1 else ""
+                raise InputError(f"{where}: cannot decode ({str(err).strip()}){also}") from None
         handle.close()
+        self._check_unchanged(opened)
 
     def _columns_to_read(self, schema: pa.Schema) -> list[str] | None:
         text = self.config.text_column
@@ -215,27 +242,90 @@ class ShardReader:
         return [name for name in schema.names if name in wanted_set]  # the file's own column order
 
     # -- jsonl ------------------------------------------------------------------------------
+    JSONL_BLOCK_BYTES = 8 * 1024 * 1024
+
     def _read_jsonl(self) -> Iterator[ReadBatch]:
+        """Blocks of JSON lines; a line longer than a block makes the read start over with bigger blocks
+        (skipping the rows already passed on), up to 8 x `input.max_document_bytes`: a document over the limit
+        is still read, to be rejected as too large, unless it is far over it."""
+        opened = self._file_state()
+        block_size = self.JSONL_BLOCK_BYTES
+        limit = max(block_size, 8 * self.config.max_document_bytes)
+        skip = 0
+        while True:
+            try:
+                yield from self._read_jsonl_blocks(block_size, skip)
+                break
+            except _LineLongerThanBlock as short:
+                if block_size >= limit:
+                    raise InputError(
+                        f"{self._where()}: a JSON line near document {short.rows_read} is longer than "
+                        f"{limit:,} bytes (8 x input.max_document_bytes); raise input.max_document_bytes to read it"
+                    ) from None
+                block_size, skip = min(block_size * 4, limit), short.rows_read
+        self._check_unchanged(opened)
+
+    def _open_jsonl(self):
         lower = self.shard.path.lower()
         compression = "gzip" if lower.endswith(".gz") else "zstd" if lower.endswith((".zst", ".zstd")) else None
         try:
-            stream = self.fs.open_input_stream(self.shard.path, compression=compression)
+            return self.fs.open_input_stream(self.shard.path, compression=compression)
         except FileNotFoundError:
             raise InputError(f"{self._where()}: no such file") from None
+
+    def _jsonl_error(self, err: Exception, block: int, rows_before: int) -> InputError:
+        """Names the line of a parse error (found again by counting lines, on this error path only)."""
+        message = str(err).strip()
+        found = re.search(r"in row (\d+)", message)
+        if found is None:
+            return InputError(f"{self._where(block)}: not valid JSON Lines ({message})")
+        document = rows_before + int(found.group(1))
+        line, snippet = self._locate_document_line(document)
+        where = f"{self.shard.uri}, line {line}" if line else self._where(block)
+        shown = f": {snippet!r}" if snippet else ""
+        return InputError(f"{where}: not valid JSON Lines ({message}){shown}")
+
+    def _locate_document_line(self, document: int) -> tuple[int | None, str | None]:
+        try:
+            stream = self._open_jsonl()
+            seen = -1
+            line_number = 0
+            pending = b""
+            while True:
+                chunk = stream.read(1 << 20)
+                if not chunk:
+                    lines = [pending] if pending else []
+                else:
+                    *lines, pending = (pending + chunk).split(b"\n")
+                for raw in lines:
+                    line_number += 1
+                    if raw.strip():
+                        seen += 1
+                        if seen == document:
+                            return line_number, raw[:80].decode("utf-8", "replace")
+                if not chunk:
+                    return None, None
+        except (OSError, pa.ArrowException, InputError):
+            return None, None
+
+    def _read_jsonl_blocks(self, block_size: int, skip: int) -> Iterator[ReadBatch]:
+        stream = self._open_jsonl()
         text = self.config.text_column
         explicit = [pa.field(text, pa.large_string())]
         parse = pajson.ParseOptions(
             explicit_schema=pa.schema(explicit), unexpected_field_behavior="infer", newlines_in_values=False
         )
-        read = pajson.ReadOptions(block_size=8 * 1024 * 1024, use_threads=False)
+        read = pajson.ReadOptions(block_size=block_size, use_threads=False)
         try:
             reader = pajson.open_json(stream, read_options=read, parse_options=parse)
         except pa.ArrowInvalid as err:
             if "Empty" in str(err) or "empty" in str(err):
                 return
-            raise InputError(f"{self._where(0)}: not valid JSON Lines ({err})") from None
+            if "straddl" in str(err):
+                raise _LineLongerThanBlock(0) from None
+            raise self._jsonl_error(err, 0, 0) from None
         except (pa.ArrowException, OSError) as err:
-            raise InputError(f"{self._where(0)}: cannot read ({err})") from None
+            raise InputError(f"{self._where(0)}: cannot read ({str(err).strip()})") from None
         self._file_schema = reader.schema
         row, block = 0, 0
         while True:
@@ -243,13 +333,29 @@ class ShardReader:
                 batch = reader.read_next_batch()
             except StopIteration:
                 break
+            except pa.ArrowInvalid as err:
+                if "straddl" in str(err):
+                    raise _LineLongerThanBlock(row) from None
+                raise self._jsonl_error(err, block, row) from None
             except (pa.ArrowException, OSError) as err:
-                raise InputError(f"{self._where(block)}: not valid JSON Lines ({err})") from None
+                raise InputError(f"{self._where(block)}: cannot read ({str(err).strip()})") from None
             if self.config.columns is not None:
                 keep = [c for c in batch.schema.names if c in (text, self.config.id_column, *self.config.columns)]
                 batch = batch.select(keep)
+            for f in batch.schema:
+                if _nesting_depth(f.type) > MAX_NESTING:
+                    raise InputError(
+                        f"{self._where(block)}: field {f.name!r} is nested {_nesting_depth(f.type)} levels deep;"
+                        f" Parquet readers stop at 100, so it cannot be carried to the output. List the columns"
+                        f" to keep in input.columns"
+                    )
             for start in range(0, batch.num_rows, self.config.batch_rows):
                 piece = batch.slice(start, self.config.batch_rows)
+                if row + piece.num_rows <= skip:
+                    row += piece.num_rows
+                    continue
+                if row < skip:
+                    piece, row = piece.slice(skip - row), skip
                 yield ReadBatch(self._prepare(piece, block, row), block, row)
                 row += piece.num_rows
             block += 1
@@ -274,7 +380,13 @@ class ShardReader:
             column = column.cast(pa.large_string())
         elif pa.types.is_null(kind):
             column = pa.nulls(len(column), pa.large_string())
-        elif not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        kind = column.type
+        if invalid is None and (pa.types.is_string(kind) or pa.types.is_large_string(kind)) and not _valid_utf8(column):
+            # Readers do not check UTF-8 in string columns; the bad rows are quarantined, the rest kept.
+            binary = pa.binary() if pa.types.is_string(kind) else pa.large_binary()
+            column, invalid = _core.decode_utf8(column.view(binary))
+            kind = column.type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
             raise InputError(
                 f"{self._where(row_group, text_name)}: expected a string column, got {kind};"
                 " set input.text_column to the column that holds the text"
@@ -294,6 +406,44 @@ class ShardReader:
             generated = _core.sequential_ids(self.shard.name, first_row, batch.num_rows)
             batch = batch.set_column(id_index, pa.field(id_name, pa.string()), pc.coalesce(ids, generated))
         return batch
+
+
+MAX_NESTING = 64  # pyarrow's Parquet reader refuses schemas deeper than 100 levels
+
+
+def _nesting_depth(kind: pa.DataType) -> int:
+    """Levels of lists, structs and maps in a type (iterative: JSON can nest thousands deep)."""
+    deepest = 0
+    stack = [(kind, 0)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if pa.types.is_struct(current):
+            stack.extend((current.field(i).type, depth + 1) for i in range(current.num_fields))
+        elif pa.types.is_map(current):
+            stack.extend([(current.key_type, depth + 1), (current.item_type, depth + 1)])
+        elif pa.types.is_list(current) or pa.types.is_large_list(current) or pa.types.is_fixed_size_list(current):
+            stack.append((current.value_type, depth + 1))
+    return deepest
+
+
+def _failing_columns(parquet: pq.ParquetFile, row_group: int, columns: list[str] | None) -> list[str]:
+    """On a decode error, which columns of the row group cannot be read (each tried alone)."""
+    failing = []
+    for name in columns or parquet.schema_arrow.names:
+        try:
+            parquet.read_row_group(row_group, columns=[name], use_threads=False)
+        except (pa.ArrowException, OSError):
+            failing.append(name)
+    return failing
+
+
+def _valid_utf8(column: pa.Array) -> bool:
+    try:
+        column.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def text_bytes(array: pa.Array) -> int:

@@ -7,6 +7,7 @@ row groups hold tens of MiB, not a few rows.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -15,6 +16,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
+
+@contextlib.contextmanager
+def naming_output(path: str):
+    """An OSError while writing (a full disk, a lost mount) names the output file it was writing."""
+    try:
+        yield
+    except OSError as err:
+        if path in str(err):
+            raise
+        detail = " ".join(str(err).split())
+        raise OSError(err.errno, f"cannot write {path}: {detail}") from None
 
 
 def align_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -84,7 +97,8 @@ class AtomicParquetWriter:
         self._buffered_bytes += batch.nbytes
         self.rows += batch.num_rows
         if self._buffered_bytes >= self.row_group_bytes:
-            self._flush()
+            with naming_output(self.final_path):
+                self._flush()
 
     def _flush(self) -> None:
         if not self._buffer:
@@ -104,14 +118,15 @@ class AtomicParquetWriter:
             return False
         if self.schema is None:
             self.schema = pa.schema([])
-        self._flush()
-        if self._writer is None:
-            self._open()
-        self._writer.close()
-        self._sink.close()
-        self._writer = None
-        self.fs.create_dir(os.path.dirname(self.final_path), recursive=True)
-        self.fs.move(self.tmp_path, self.final_path)
+        with naming_output(self.final_path):
+            self._flush()
+            if self._writer is None:
+                self._open()
+            self._writer.close()
+            self._sink.close()
+            self._writer = None
+            self.fs.create_dir(os.path.dirname(self.final_path), recursive=True)
+            self.fs.move(self.tmp_path, self.final_path)
         return True
 
     def abort(self) -> None:
@@ -133,12 +148,18 @@ class AtomicParquetWriter:
 
 def write_json_atomic(fs: pafs.FileSystem, path: str, tmp_dir: str, document: Any) -> None:
     """Writes a small JSON file atomically (markers, stats, manifests)."""
-    fs.create_dir(tmp_dir, recursive=True)
     tmp = f"{tmp_dir.rstrip('/')}/{uuid.uuid4().hex}.json.tmp"
-    with fs.open_output_stream(tmp) as out:
-        out.write(json.dumps(document, indent=2, sort_keys=False).encode())
-    fs.create_dir(os.path.dirname(path), recursive=True)
-    fs.move(tmp, path)
+    with naming_output(path):
+        fs.create_dir(tmp_dir, recursive=True)
+        try:
+            with fs.open_output_stream(tmp) as out:
+                out.write(json.dumps(document, indent=2, sort_keys=False).encode())
+        except OSError:
+            with contextlib.suppress(OSError):
+                fs.delete_file(tmp)
+            raise
+        fs.create_dir(os.path.dirname(path), recursive=True)
+        fs.move(tmp, path)
 
 
 def read_json(fs: pafs.FileSystem, path: str) -> Any:

@@ -51,10 +51,14 @@ def unimax_distribution(sizes: Mapping[str, float], budget: float, max_epochs: f
 
 def infeasible_message(budget: float, max_epochs: float, total: float) -> str:
     if total <= 0:
-        return f"UniMax: budget {budget:,.6g} asked of an empty corpus; no budget > 0 fits"
+        return f"UniMax: budget {_amount(budget)} asked of an empty corpus; no budget > 0 fits"
     return (
-        f"UniMax: budget C = {budget:,.6g} exceeds max_epochs N = {max_epochs:g} times the whole corpus "
-        f"({total:,.6g}), so every language would need more than {max_epochs:g} epochs. "
-        f"Either lower the budget to at most {max_epochs * total:,.6g} (C <= N x corpus) "
+        f"UniMax: budget C = {_amount(budget)} exceeds max_epochs N = {max_epochs:g} times the whole corpus "
+        f"({_amount(total)}): even {max_epochs:g} epoch(s) of every language would not fill it. "
+        f"Either lower the budget to at most {_amount(max_epochs * total)} (C <= N x corpus) "
         f"or raise max_epochs to at least {budget / total:.6g} (N >= C / corpus)."
     )
+
+
+def _amount(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.6g}"

@@ -22,10 +22,11 @@ from thresher.langid import FastTextLID, LinguaLID, default_model_path, prepare_
 from thresher.steps.base import Decision, Step, StepContext, StepParams
 from thresher.steps.registry import register_step
 
-#: Languages fastText lid.176 mixes up within each group (measured on the lingua sentences:
-#: Bosnian read as Croatian/Serbian, Malay as Indonesian, Nynorsk as Bokmål). A fastText answer in
-#: a group is re-decided by lingua among the group and fastText's own top-k.
-DEFAULT_CONFUSABLE = [["bs", "hr", "sr"], ["id", "ms"], ["nb", "nn", "no", "da"]]
+#: Languages fastText lid.176 mixes up within each group (measured on the lingua sentences: Malay
+#: read as Indonesian, Bosnian as Croatian/Serbian/Serbo-Croatian, Nynorsk as Norwegian or Danish,
+#: Afrikaans as Dutch, Slovak as Czech). A fastText answer in a group is re-decided by lingua
+#: among the group's languages only.
+DEFAULT_CONFUSABLE = [["bs", "hr", "sr", "sh"], ["id", "ms"], ["no", "nb", "nn", "da"], ["af", "nl"], ["cs", "sk"]]
 
 
 class LanguageParams(StepParams):
@@ -50,7 +51,10 @@ class LanguageParams(StepParams):
         default_factory=lambda: [list(g) for g in DEFAULT_CONFUSABLE],
         description="ensemble: ask lingua when fastText's answer is in a group",
     )
-    lingua_languages: list[str] | None = Field(None, description="ensemble: languages lingua loads (default all)")
+    lingua_languages: list[str] | None = Field(
+        None, description="ensemble: languages lingua weighs for unsure documents (default all 75)"
+    )
+    lingua_low_accuracy: bool = Field(False, description="ensemble: lingua's trigram-only mode (about 3x faster)")
     keep_languages: list[str] | None = Field(None, description="Drop every other language (language_not_kept)")
     min_score: float | None = Field(None, ge=0, le=1, description="Drop below this score (low_language_score)")
     min_scores: dict[str, float] = Field(default_factory=dict, description="Per-language minimum scores")
@@ -88,28 +92,36 @@ class LanguageID(Step):
             path = Path(self.params.model) if self.params.model else default_model_path()
             self._fasttext = FastTextLID(path, self.params.label_prefix, self.params.label_format)
         if self.params.backend == "ensemble" and self._lingua is None:
-            self._lingua = LinguaLID(self.params.lingua_languages)
+            self._lingua = LinguaLID(self.params.lingua_languages, self.params.lingua_low_accuracy)
 
     # -- signals --------------------------------------------------------------------------------
     def compute_signals(self, text: pa.Array, batch: pa.RecordBatch) -> pa.RecordBatch:
         self.open()
         p = self.params
         texts = prepare_texts(text, p.max_chars, p.collapse_whitespace, p.lowercase)
-        k = max(p.top_k, 3) if p.backend == "ensemble" else p.top_k
-        labels, scores = self._fasttext.predict(texts, k)
+        labels: list[list[str]] = []
+        scores: list[np.ndarray] = []
+        if p.top_k == 1:
+            top, top_score = self._fasttext.predict_top(texts)
+        else:
+            labels, scores = self._fasttext.predict(texts, p.top_k)
+            top = [row[0] if row else None for row in labels]
+            top_score = np.fromiter((s[0] if len(s) else 0.0 for s in scores), dtype=np.float64, count=len(scores))
         if p.label_map:
-            labels = [[p.label_map.get(lab, lab) for lab in row] for row in labels]
-        top = [row[0] if row else None for row in labels]
-        top_score = np.array([s[0] if len(s) else 0.0 for s in scores])
+            top = [p.label_map.get(lang, lang) if lang is not None else None for lang in top]
+            labels = [[p.label_map.get(lang, lang) for lang in row] for row in labels]
+        top_score = np.minimum(top_score, 1.0)  # fastText's softmax can round a hair above 1
         columns: dict[str, pa.Array] = {}
         asked = None
         if p.backend == "ensemble":
-            top, top_score, asked = self._second_opinion(texts, labels, scores, top, top_score)
+            top, top_score, asked = self._second_opinion(texts, top, top_score)
         columns["lang"] = pa.array(top, pa.string())
         columns["score"] = pa.array(top_score, pa.float64())
         if p.top_k > 1:
             columns["top_langs"] = pa.array([row[: p.top_k] for row in labels], pa.list_(pa.string()))
-            columns["top_scores"] = pa.array([s[: p.top_k].tolist() for s in scores], pa.list_(pa.float64()))
+            columns["top_scores"] = pa.array(
+                [np.minimum(s[: p.top_k], 1.0).tolist() for s in scores], pa.list_(pa.float64())
+            )
         if p.script:
             script = _core.script_signals(text)
             columns["script"] = script.column("script")
@@ -118,32 +130,31 @@ class LanguageID(Step):
             columns["second_opinion"] = pa.array(asked, pa.bool_())
         return pa.RecordBatch.from_pydict(columns, schema=pa.schema(self.signal_fields()))
 
-    def _second_opinion(self, texts, labels, scores, top, top_score):
-        """Lingua re-decides uncertain or confusable answers among the plausible languages."""
+    def _second_opinion(self, texts, top, top_score):
+        """Lingua re-decides unsure answers (among all its languages) and confusable ones (within the group)."""
         p = self.params
-        group_of = {lang: set(g) for g in p.confusable_groups for lang in g}
-        asked = np.zeros(len(texts), dtype=bool)
-        for i, (lang, score) in enumerate(zip(top, top_score, strict=True)):
-            if lang is not None and (score < p.second_opinion_below or lang in group_of):
-                asked[i] = True
-        index = np.flatnonzero(asked)
-        if len(index) == 0:
-            return top, top_score, asked
-        confidences = self._lingua.confidences([texts[i] for i in index])
+        group_of = {lang: tuple(g) for g in p.confusable_groups for lang in g}
         top = list(top)
-        for i, conf in zip(index, confidences, strict=True):
-            if not conf:
+        unsure: list[int] = []
+        by_group: dict[tuple[str, ...], list[int]] = {}
+        for i, (lang, score) in enumerate(zip(top, top_score, strict=True)):
+            if lang is None:
                 continue
-            candidates = set(labels[i]) | group_of.get(top[i], set())
-            known = {c: conf[c] for c in candidates if c in conf}
-            if top_score[i] < p.second_opinion_below:
-                known = conf  # fastText is unsure: lingua's own answer among everything it knows
-            if not known:
+            # Unsure answers go to lingua only when it knows fastText's guess: text in a language
+            # lingua lacks would otherwise be forced into one of lingua's languages (seen on UDHR).
+            if score < p.second_opinion_below and self._lingua.supports(lang):
+                unsure.append(i)
+            elif lang in group_of:
+                by_group.setdefault(group_of[lang], []).append(i)
+        asked = np.zeros(len(texts), dtype=bool)
+        work = [(unsure, None)] + [(rows, group) for group, rows in by_group.items()]
+        for rows, among in work:
+            if not rows:
                 continue
-            best = max(known, key=lambda c: (known[c], c))
-            if best != top[i]:
-                top[i] = best
-                top_score[i] = known[best]
+            asked[rows] = True
+            for i, (lang, confidence) in zip(rows, self._lingua.best([texts[i] for i in rows], among), strict=True):
+                if lang is not None:
+                    top[i], top_score[i] = lang, confidence
         return top, top_score, asked
 
     # -- decisions ------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def parse_amount(value: Any) -> Any:
 class CountParams(StepParams):
     language_column: str = Field("language.lang", description="Column with each document's language")
     null_language: str = Field("und", description="Group of documents whose language is null")
-    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    tokenizer: TokenizerConfig = Field(TokenizerConfig(), description="How tokens are counted (default chars / 4)")
 
 
 class MixParams(CountParams):
@@ -236,7 +236,10 @@ class Mix(_CountingStep):
         p = self.params
         counts_table = pq.read_table(context.work_dir / "counts.parquet")
         counts = {r["language"]: r for r in counts_table.to_pylist()}
-        mixed = sorted(counts) if p.languages is None else sorted(set(p.languages) & set(counts))
+        named = set(p.languages or []) | set(p.weights) | set(p.budgets)
+        for lang in named - set(counts):  # asked for but absent: size 0, so a budget for it fails loudly
+            counts[lang] = {"language": lang, "docs": 0, "chars": 0, "tokens": 0.0}
+        mixed = sorted(counts) if p.languages is None else sorted(set(p.languages))
         size_key = "tokens" if p.unit == "tokens" else "chars"
         sizes = {lang: float(counts[lang][size_key]) for lang in mixed}
         allocation = allocate(
@@ -263,7 +266,7 @@ class Mix(_CountingStep):
             tokens_col = docs["tokens"].to_numpy()
             chars_col = docs["chars"].to_numpy()
             for lang in mixed:
-                rows = by_language[lang]
+                rows = by_language.get(lang, np.zeros(0, dtype=np.int64))
                 repeats = select_repeats(sizes_col[rows], allocation.budgets[lang], group_seed(p.seed, lang))
                 selection[rows] = repeats
                 selected[lang] = {
@@ -279,8 +282,9 @@ class Mix(_CountingStep):
         for shard, length in enumerate(lengths):
             _save_npy(selection_dir / f"{shard:05d}.npy", selection[start : start + length])
             start += length
-        rows = manifest_rows(allocation, counts, selected)
-        excluded = sorted(set(counts) - set(mixed))
+        empty = {"docs": 0.0, "unique_docs": 0.0, "tokens": 0.0, "chars": 0.0, "size": 0.0}
+        rows = manifest_rows(allocation, counts, {lang: selected.get(lang, empty) for lang in mixed})
+        excluded = sorted(lang for lang in set(counts) - set(mixed) if counts[lang]["docs"])
         doc = {
             "method": allocation.method,
             "unit": p.unit,

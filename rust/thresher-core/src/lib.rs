@@ -5,9 +5,11 @@
 //! arrays, so the bindings only convert.
 
 pub mod column;
+pub mod decont;
 pub mod error;
 pub mod fasttext;
 pub mod ids;
+pub mod linededup;
 pub mod parallel;
 pub mod signals;
 pub mod text;

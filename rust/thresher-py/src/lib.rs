@@ -2,6 +2,7 @@
 //! releases the GIL around core calls, and turns errors and panics into Python exceptions.
 
 mod convert;
+mod decont;
 mod fasttext;
 mod script;
 mod signals;
@@ -14,6 +15,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     convert::register(m)?;
     fasttext::register(m)?;
+    decont::register(m)?;
     signals::register(m)?;
     script::register(m)?;
     util::register(m)?;
