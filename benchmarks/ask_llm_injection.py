@@ -52,7 +52,7 @@ def show(title: str, report: dict) -> None:
     for label in ("log_p_yes", "log_p_yes_renormalized"):
         r = report[label]
         inj, ctl = r["injection"], r["control"]
-        clean = ", ".join(f"{k} {v:.3f}" for k, v in r["clean_p"].items())
+        clean = ", ".join(f"{k} {v:.3g}" for k, v in r["clean_p"].items())
         print(f"  {label}: clean p(yes) {clean}")
         print(
             f"    injection: mean log-lift {inj['mean_log_lift']:+.3f} (x{inj['mean_ratio']:.2f} on p), "

@@ -143,7 +143,8 @@ class PipelineConfig(StrictModel):
 
     def fingerprint(self) -> str:
         """Hash of everything that changes what lands in the output (not the executor)."""
-        doc = self.model_dump(mode="json", exclude={"executor"})
+        # Where the output lives does not change what is in it: a moved output directory still resumes.
+        doc = self.model_dump(mode="json", exclude={"executor": True, "output": {"path"}})
         doc["steps"] = [
             {"type": s.type, "name": s.name, "params": s.params.model_dump(mode="json")} for s in self.specs
         ]

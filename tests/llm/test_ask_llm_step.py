@@ -173,3 +173,21 @@ def test_gumbel_top_k_samples_in_proportion_to_exp_score_over_tau():
             keys = s / tau + noise
             wins += keys[0] > keys[1]
         assert wins / trials == pytest.approx(expected, abs=0.03)
+
+
+def test_global_selection_scores_each_row_once_without_a_cache(tiny_causal, monkeypatch):
+    pytest.importorskip("torch")
+    from thresher.llm.backends.transformers import TransformersBackend
+
+    scored = []
+    real = TransformersBackend.score
+
+    def counting(self, texts):
+        scored.extend(texts)
+        return real(self, texts)
+
+    monkeypatch.setattr(TransformersBackend, "score", counting)
+    config = step_config(tiny_causal, cache={"enabled": False}, selection={"mode": "top_fraction", "fraction": 0.5})
+    result = Pipeline.from_steps([config]).run_table(table())
+    assert result.kept.num_rows == 12
+    assert sorted(scored) == sorted(TEXTS)  # the map stage scored each row; the apply stage read them back

@@ -305,6 +305,17 @@ def test_missing_pipeline_file(tmp_path, capsys):
     assert_clear_error(code, err, "nope.yaml", "no such pipeline file")
 
 
+def test_missing_model_folder_of_ask_llm(tmp_path, capsys):
+    write_docs(tmp_path / "a.parquet", ["hello there, this is a document"] * 3)
+    missing = tmp_path / "no-such-model"
+    steps = (
+        f"  - type: ask_llm\n    backend: {{type: transformers, model: {json.dumps(str(missing))}}}\n"
+        "    questions: [quality]\n    selection: {mode: none}\n"
+    )
+    code, _, err = run(capsys, pipeline(tmp_path, [str(tmp_path / "a.parquet")], steps=steps))
+    assert_clear_error(code, err, "a.parquet", str(missing), "not a local model folder")
+
+
 def _model_path_fields() -> list[tuple[str, str]]:
     from thresher.steps.registry import all_step_classes
 
@@ -319,7 +330,11 @@ def _model_path_fields() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(
     "step_type,field",
     _model_path_fields()
-    or [pytest.param(None, None, marks=pytest.mark.skip(reason="no registered step takes a model file yet"))],
+    or [
+        pytest.param(
+            None, None, marks=pytest.mark.skip(reason="no registered step has a top-level model-path parameter")
+        )
+    ],
 )
 def test_missing_model_file(tmp_path, capsys, step_type, field):
     """Every step with a model file parameter: a missing file is a clear error before or during the run."""

@@ -190,6 +190,26 @@ TARGETS = {
 }
 
 
+def _group_gone(pgid: int, timeout: float = 2.0) -> bool:
+    """True once no live process of the run's process group is left (workers die with their parent;
+    zombies waiting for a reaper do not count)."""
+    import psutil
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        alive = []
+        for proc in psutil.process_iter(["pid", "status"]):
+            try:
+                if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                    alive.append(proc.pid)
+            except (ProcessLookupError, psutil.Error):
+                continue
+        if not alive:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def _kill_when(run: subprocess.Popen, out: Path, target: str, k: int, delay: float) -> None:
     condition = TARGETS[target]
     deadline = time.time() + 300
@@ -230,6 +250,7 @@ def test_sigkill_at_random_moments_then_rerun_gives_the_same_output(
             else:
                 os.killpg(run.pid, signal.SIGKILL)  # the whole job, as a scheduler or the OOM killer does
         run.communicate()
+        assert _group_gone(run.pid), f"trial {trial}: worker processes outlived the killed run"
         states.append(f"{target} -> {state}{'' if alive else ' (had already ended)'}")
         rerun = _start(pipeline)
         _, err = rerun.communicate(timeout=600)

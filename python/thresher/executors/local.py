@@ -45,9 +45,13 @@ class RunSummary:
 
 
 def _describe_error(err: BaseException) -> str:
-    if isinstance(err, InputError | ValueError | OSError):
-        return f"{type(err).__name__}: {err}"
-    return "".join(traceback.format_exception(type(err), err, err.__traceback__)).strip()
+    """One line for errors that describe the input or the setup (I/O, bad values, and the exceptions
+    Thresher raises on purpose, e.g. a missing model folder); the traceback for anything else (a bug)."""
+    kind = type(err)
+    deliberate = kind.__module__.startswith("thresher") and kind.__name__.endswith("Error")
+    if deliberate or isinstance(err, InputError | ValueError | OSError):
+        return f"{kind.__name__}: {err}"
+    return "".join(traceback.format_exception(kind, err, err.__traceback__)).strip()
 
 
 # -- worker side -------------------------------------------------------------------------------

@@ -15,15 +15,16 @@ written into each signal field's Arrow metadata and the run's pipeline manifest.
 Selection (`selection.mode`):
 * `threshold`: keep rows whose p_yes reaches `min_p_yes` (per question);
 * `top_fraction`: keep the top `fraction` by the selection question's score over the whole input.
-  This makes the step global: the map stage scores every row and stores the scores, the reduce
-  finds the cut, and the apply stage keeps rows at or above it;
+  This makes the step global: the map stage scores every row and stores the shard's scores in the
+  step's work folder, the reduce finds the cut, and the apply stage reads the scores back and keeps
+  rows at or above the cut;
 * `sample`: sample `fraction` of the rows without replacement with probability proportional to
   exp(score / tau) (QuRating's Gumbel top-k: keep the top by score/tau + Gumbel noise, the noise
   a fixed function of the document and `seed`);
 * `none`: signals only.
 
-Scores go through a cache keyed by (model, question, document hash), so reruns, repeated
-documents and the apply stage of global selection never score a document twice.
+Scores go through a cache keyed by (model, question, document hash), so reruns and repeated
+documents are not scored twice.
 """
 
 from __future__ import annotations
@@ -102,8 +103,6 @@ class AskLlmParams(StepParams):
         if sel.mode in ("top_fraction", "sample"):
             if sel.fraction is None:
                 raise ValueError(f"selection.mode {sel.mode} needs selection.fraction")
-            if not self.cache.enabled:
-                raise ValueError(f"selection.mode {sel.mode} reads the scores of its map stage from the cache")
         if sel.mode == "threshold":
             if sel.min_p_yes is None:
                 raise ValueError("selection.mode threshold needs selection.min_p_yes (or use mode: none)")
@@ -148,8 +147,10 @@ class AskLlm(GlobalStep):
         self._cache: ScoreCache | None = None
         self._scopes: list[str] | None = None
         self._cut: dict | None = None
-        self._map_scores: list[np.ndarray] = []
+        self._map_keys: list[bytes] = []
+        self._map_raw: list[np.ndarray] = []
         self._map_noise: list[np.ndarray] = []
+        self._known: dict[bytes, np.ndarray] = {}  # apply stage: this shard's scores from its map stage
         self.documents_scored = 0  # by the backend (cache misses), in this process
 
     # -- schema -------------------------------------------------------------------------------
@@ -233,12 +234,17 @@ class AskLlm(GlobalStep):
         out = np.full((n, nq, 2), np.nan)
         cache = self._ensure_cache()
         keys = [document_key(t) for t in texts]
-        if cache is not None:
+        if self._known:
+            for i, key in enumerate(keys):
+                known = self._known.get(key)
+                if known is not None:
+                    out[i] = known
+        if cache is not None and np.isnan(out).any():
             for qi, scope in enumerate(self._scopes):
                 found = cache.get(scope, keys)
                 for i, key in enumerate(keys):
                     hit = found.get(key)
-                    if hit is not None:
+                    if hit is not None and np.isnan(out[i, qi]).any():
                         out[i, qi] = hit
         missing_rows = np.flatnonzero(np.isnan(out).any(axis=(1, 2)))
         # One backend call per distinct document: duplicates within the batch are scored once.
@@ -311,32 +317,37 @@ class AskLlm(GlobalStep):
     # -- global stages (top_fraction, sample) ---------------------------------------------------
     def map_start(self, context: StepContext) -> None:
         self._context = context
-        self._map_scores, self._map_noise = [], []
+        self._map_keys, self._map_raw, self._map_noise = [], [], []
 
     def map_batch(self, context: StepContext, text: pa.Array, batch: pa.RecordBatch) -> None:
         texts = text.to_pylist()
-        qi = self._selection_index()
-        raw = self.raw_scores(texts)
-        self._map_scores.append(final_scores(raw[:, qi, 0], raw[:, qi, 1], self.params.score))
+        self._map_raw.append(self.raw_scores(texts))
+        self._map_keys += [document_key(t or "") for t in texts]
         if self.params.selection.mode == "sample":
             self._map_noise.append(gumbel_noise(texts, self.params.selection.seed))
 
+    def _shard_file(self, context: StepContext, shard_index: int) -> Path:
+        return Path(context.work_dir) / "scores" / f"{shard_index:05d}.npz"
+
     def map_finish(self, context: StepContext) -> None:
-        folder = Path(context.work_dir) / "scores"
-        folder.mkdir(parents=True, exist_ok=True)
-        scores = np.concatenate(self._map_scores) if self._map_scores else np.empty(0)
+        # Every score of the shard, keyed by document hash: the reduce reads the selection scores,
+        # and the apply stage reads them all back, whatever filesystem the cache is on.
+        final = self._shard_file(context, context.shard_index)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        nq = len(self.questions)
+        raw = np.concatenate(self._map_raw) if self._map_raw else np.empty((0, nq, 2))
+        keys = np.frombuffer(b"".join(self._map_keys), dtype=np.uint8).reshape(-1, 16)
         noise = np.concatenate(self._map_noise) if self._map_noise else np.empty(0)
-        final = folder / f"{context.shard_index:05d}.npz"
-        tmp = folder / f".{context.shard_index:05d}.{os.getpid()}.tmp.npz"
-        np.savez(tmp, scores=scores, noise=noise)
+        tmp = final.with_name(f".{final.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, keys=keys, raw=raw, noise=noise)
         os.replace(tmp, final)
-        self._map_scores, self._map_noise = [], []
+        self._map_keys, self._map_raw, self._map_noise = [], [], []
 
     def reduce(self, context: StepContext, phase: str, task: int) -> None:
-        folder = Path(context.work_dir) / "scores"
-        parts = [np.load(folder / f"{i:05d}.npz") for i in range(context.num_shards)]
-        scores = np.concatenate([p["scores"] for p in parts]) if parts else np.empty(0)
-        scores = np.nan_to_num(scores, nan=-np.inf)
+        parts = [np.load(self._shard_file(context, i)) for i in range(context.num_shards)]
+        qi = self._selection_index()
+        raw = np.concatenate([p["raw"] for p in parts]) if parts else np.empty((0, len(self.questions), 2))
+        scores = np.nan_to_num(final_scores(raw[:, qi, 0], raw[:, qi, 1], self.params.score), nan=-np.inf)
         sel = self.params.selection
         finite = scores[np.isfinite(scores)]
         stats = {
@@ -366,6 +377,12 @@ class AskLlm(GlobalStep):
     def open(self, context: StepContext) -> None:
         self._context = context
         self._cut = None
+        self._known = {}
+        if self.is_global and context.shard_index is not None:
+            stored = self._shard_file(context, context.shard_index)
+            if stored.is_file():
+                with np.load(stored) as part:
+                    self._known = {bytes(k): r for k, r in zip(part["keys"], part["raw"], strict=True)}
 
     def close(self) -> None:
         if self._backend is not None:
