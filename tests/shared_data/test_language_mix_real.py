@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+
 from thresher.config import load_pipeline
 from thresher.executors.local import LocalExecutor
 from thresher.stages import Plan

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+
 from thresher.chain import StepChain, StepCounts
 from thresher.steps.base import Decision, Step, StepParams
 

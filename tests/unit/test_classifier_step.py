@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 from labelled_docs import labelled_docs
 
-from conftest import write_pipeline
 from thresher.cli import main
 from thresher.config import ConfigError, parse_pipeline
 from thresher.steps.classifier import top_fraction_cut
+from thresher_testing import write_pipeline
 
 fasttext = pytest.importorskip("fasttext")
 if not hasattr(fasttext, "train_supervised"):

@@ -128,6 +128,12 @@ class TrainConfig(_Strict):
         return value
 
 
+class StepTrainConfig(TrainConfig):
+    """A training config inside a `classifier` step: the model goes to the step's work folder."""
+
+    name: str = Field("model", description="Model folder name inside the step's work folder")
+
+
 def parse_train_config(raw: Any, source: str = "<train config>") -> TrainConfig:
     try:
         return TrainConfig.model_validate(raw)

@@ -23,14 +23,14 @@ from __future__ import annotations
 import fcntl
 import json
 import re
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from thresher.classify.config import TrainConfig
+from thresher.classify.config import StepTrainConfig
 from thresher.mixing.phases import top_fraction_cut
 from thresher.steps.base import Decision, GlobalStep, StepContext, StepParams, ThresholdRule, decide_by_rules
 from thresher.steps.registry import register_step
@@ -58,7 +58,7 @@ class ClassifierParams(StepParams):
     model_config = ConfigDict(extra="forbid", validate_default=True, protected_namespaces=())
 
     model: str | None = Field(None, description="Model directory, version folder, or fastText .bin/.ftz file")
-    train: TrainConfig | None = Field(None, description="Train the model in the pipeline from a labelled sample")
+    train: StepTrainConfig | None = Field(None, description="Train the model in the pipeline from a labelled sample")
     score: str | None = Field(
         None, description="Output that becomes the `score` signal (a class name, e.g. hq); default: the model's"
     )
@@ -67,15 +67,6 @@ class ClassifierParams(StepParams):
     max_chars: int | None = Field(None, gt=0, description="fastText files only: score the first N characters")
     threads: int | None = Field(None, ge=1, description="Embedding models: torch CPU threads")
     selection: ClassifierSelection = Field(default_factory=ClassifierSelection)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _train_name(cls, raw: Any) -> Any:
-        if isinstance(raw, dict) and isinstance(raw.get("train"), dict):
-            train = dict(raw["train"])
-            train.setdefault("name", "model")
-            raw = {**raw, "train": train}
-        return raw
 
     @model_validator(mode="after")
     def _one_model(self) -> ClassifierParams:

@@ -358,7 +358,13 @@ impl FastTextModel {
     fn document_rows(&self, text: &str, scratch: &mut Scratch) {
         scratch.rows.clear();
         scratch.hashes.clear();
+        // fastText ends a line at its first `</s>`: one written in the text stops the reading
+        // there, and the end-of-line token is then not added again.
+        let mut ended = false;
         for_each_word(text, |word| {
+            if ended {
+                return;
+            }
             let hash = fasttext_hash(word);
             match self.vocabulary.get(word, hash) {
                 Some(Some(row)) => {
@@ -369,11 +375,14 @@ impl FastTextModel {
                 None if word.starts_with(LABEL_PREFIX.as_bytes()) => {}
                 None => scratch.hashes.push(hash),
             }
+            ended = word == EOS.as_bytes();
         });
-        if let Some(row) = self.eos {
-            scratch.rows.push(row);
+        if !ended {
+            if let Some(row) = self.eos {
+                scratch.rows.push(row);
+            }
+            scratch.hashes.push(fasttext_hash(EOS.as_bytes()));
         }
-        scratch.hashes.push(fasttext_hash(EOS.as_bytes()));
         if self.word_ngrams > 1 && self.bucket > 0 {
             let hashes = &scratch.hashes;
             for i in 0..hashes.len() {
