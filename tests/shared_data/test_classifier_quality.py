@@ -19,10 +19,7 @@ fasttext = pytest.importorskip("fasttext")
 def test_skills_macro_f1_on_a_30_percent_split(tmp_path):
     table = pq.read_table(shared_data_dir() / "skills" / "skills.parquet", columns=["text", "skill"])
     # Every class, at most 1,200 rows each, keeps the test short; the benchmark uses all 17k rows.
-    parts = [
-        table.filter(pa.compute.equal(table["skill"], s)).slice(0, 1200)
-        for s in sorted(set(table["skill"].to_pylist()))
-    ]
+    parts = [table.filter(pc.equal(table["skill"], s)).slice(0, 1200) for s in sorted(set(table["skill"].to_pylist()))]
     path = tmp_path / "skills.parquet"
     pq.write_table(pa.concat_tables(parts), path)
     config = {
