@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO / "python"))
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+
 from thresher.langid import default_model_path, load_fasttext, prepare_texts  # noqa: E402
 from thresher.steps.language import LanguageID, LanguageParams  # noqa: E402
 

@@ -20,6 +20,7 @@ import json
 import logging
 import sys
 
+from thresher import dedup_report
 from thresher.classify.commands import add_annotate_parser, add_train_parser
 from thresher.config import ConfigError, load_pipeline, pipeline_json_schema
 from thresher.io.readers import InputError
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     contamination.add_argument("out", help="output directory of a run")
     contamination.add_argument("--json", action="store_true", help="JSON instead of Markdown")
     contamination.add_argument("--output", help="write to this file instead of stdout")
+    dedup_report.add_parser(sub)
     return parser
 
 
@@ -140,7 +142,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _print_summary(stats: dict, out: str, seconds: float) -> None:
     n_in, n_out = stats.get("input_rows", 0), stats.get("output_rows", 0)
     share = f" ({100 * n_out / n_in:.1f}%)" if n_in else ""
-    print(f"\n{n_in:,} documents in, {n_out:,} kept{share}, in {seconds:.1f}s -> {out}")
+    repeats = f", {stats['added_rows']:,} of them repeats" if stats.get("added_rows") else ""
+    print(f"\n{n_in:,} documents in, {n_out:,} kept{share}{repeats}, in {seconds:.1f}s -> {out}")
     validation = stats.get("input_validation", {})
     for reason, n in validation.get("rows_dropped", {}).items():
         print(f"  input:{reason}: {n:,} dropped")
@@ -178,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             from thresher.contamination_report import cmd_contamination_report
 
             return cmd_contamination_report(args.out, args.json, args.output)
+        if args.command == "dedup-report":
+            return dedup_report.cmd_dedup_report(args)
         if args.command == "schema":
             print(json.dumps(pipeline_json_schema(), indent=2))
             return 0

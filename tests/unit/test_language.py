@@ -33,7 +33,7 @@ def _table(texts=DOCS):
 
 
 def _run(**params):
-    step = {"type": "language", "model": str(TINY), **params}
+    step = {"type": "language", "model_path": str(TINY), **params}
     return Pipeline.from_steps([step]).run_table(_table())
 
 
@@ -90,7 +90,7 @@ def test_model_trained_in_the_test(tmp_path):
     subprocess.run(
         [sys.executable, str(script), str(model), "--label-suffix", "_Latn"], check=True, capture_output=True
     )
-    step = {"type": "language", "model": str(model), "label_format": "language_only", "top_k": 2}
+    step = {"type": "language", "model_path": str(model), "label_format": "language_only", "top_k": 2}
     result = Pipeline.from_steps([step]).run_table(_table(DOCS[:3]))
     assert result.kept["language.lang"].to_pylist() == ["en", "de", "fr"]
     assert {lang for row in result.kept["language.top_langs"].to_pylist() for lang in row} <= {"en", "de", "fr"}
@@ -121,7 +121,7 @@ def test_ensemble_asks_lingua_when_fasttext_is_unsure():
     spanish = "el tren a la ciudad sale a las ocho de la mañana y mi hermano trabaja allí"
     step = {
         "type": "language",
-        "model": str(TINY),
+        "model_path": str(TINY),
         "backend": "ensemble",
         "second_opinion_below": 0.999,
         "confusable_groups": [],

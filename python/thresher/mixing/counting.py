@@ -33,13 +33,14 @@ COUNTS_SCHEMA = pa.schema(
 )
 
 
-def language_labels(batch: pa.RecordBatch, column: str, null_language: str) -> pa.Array:
+MISSING_KEY = b"rows_without_language_column"
+
+
+def language_labels(batch: pa.RecordBatch, column: str, null_language: str) -> pa.Array | None:
+    """The language of each row as strings (null -> `null_language`); None when the column is absent."""
     index = batch.schema.get_field_index(column)
     if index < 0:
-        raise KeyError(
-            f"column {column!r} is not in the rows reaching this step (columns: {batch.schema.names}); "
-            "run a `language` step before it or set `language_column`"
-        )
+        return None
     values = batch.column(index)
     if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
         values = values.cast(pa.string())
@@ -55,10 +56,15 @@ class ShardCounter:
         self.null_language = null_language
         self.batches: list[pa.RecordBatch] = []
         self.rows = 0
+        self.without_column = 0  # rows that reached the step without the language column
 
     def add(self, text: pa.Array, batch: pa.RecordBatch) -> None:
         n = batch.num_rows
         languages = language_labels(batch, self.column, self.null_language)
+        if languages is None:
+            # Counted, not lost: they form the `null_language` group, and the counts say why.
+            languages = pa.array([self.null_language] * n, pa.string())
+            self.without_column += n
         chars = pc.fill_null(pc.utf8_length(text), 0).cast(pa.int64())
         tokens = pa.array(self.counter.count(text), pa.float64())
         positions = pa.array(np.arange(self.rows, self.rows + n, dtype=np.uint64))
@@ -67,6 +73,7 @@ class ShardCounter:
 
     def write(self, path: Path) -> None:
         table = pa.Table.from_batches(self.batches, schema=DOCS_SCHEMA)
+        table = table.replace_schema_metadata({MISSING_KEY: str(self.without_column).encode()})
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         pq.write_table(table, tmp, compression="zstd")
@@ -107,7 +114,13 @@ def count_languages(shard_docs: list[pa.Table]) -> pa.Table:
     return table.sort_by("language")
 
 
-def write_counts(table: pa.Table, directory: Path, stem: str, tokenizer: str) -> None:
+def rows_without_column(shard_docs: list[pa.Table]) -> int:
+    return sum(int((t.schema.metadata or {}).get(MISSING_KEY, b"0")) for t in shard_docs)
+
+
+def write_counts(
+    table: pa.Table, directory: Path, stem: str, tokenizer: str, notes: dict[str, object] | None = None
+) -> None:
     """`<stem>.parquet` (what the mixer reads) and `<stem>.json` (for people and scripts)."""
     directory.mkdir(parents=True, exist_ok=True)
     tmp = directory / f"{stem}.parquet.tmp"
@@ -115,6 +128,7 @@ def write_counts(table: pa.Table, directory: Path, stem: str, tokenizer: str) ->
     tmp.replace(directory / f"{stem}.parquet")
     rows = table.to_pylist()
     doc = {
+        **(notes or {}),
         "tokenizer": tokenizer,
         "languages": rows,
         "total": {

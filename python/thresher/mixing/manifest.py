@@ -87,6 +87,7 @@ def render_table(doc: dict[str, Any]) -> str:
         f"- parameters: {', '.join(f'{k} = {_param(v)}' for k, v in doc['params'].items())}",
         f"- languages: {len(doc['languages'])}; budget {_num(doc['total']['budget'])} {unit}, "
         f"selected {_num(doc['total']['size_selected'])} {unit}",
+        *[f"- **warning**: {w}" for w in doc.get("warnings", [])],
         "",
         f"| language | docs available | {unit} available | share | budget ({unit}) | epochs "
         f"| docs selected | unique docs | tokens selected | chars selected |",

@@ -173,3 +173,7 @@ class GlobalStep(Step):
 
     def reduce(self, context: StepContext, phase: str, task: int) -> None:
         raise NotImplementedError
+
+    def summary(self, context: StepContext) -> dict[str, Any] | None:
+        """Counts from the step's own files (e.g. duplicates found), added to stats.json."""
+        return None

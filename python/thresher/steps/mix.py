@@ -13,6 +13,8 @@ table), reduce `allocate` (mix only: budgets, selection per shard, manifest), th
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import re
 from pathlib import Path
@@ -29,6 +31,7 @@ from thresher.mixing.counting import (
     ShardCounter,
     count_languages,
     read_shard_docs,
+    rows_without_column,
     shard_docs_path,
     write_counts,
 )
@@ -39,6 +42,8 @@ from thresher.mixing.skill_mix import SkillMixer
 from thresher.steps.base import Decision, GlobalStep, StepContext, StepParams
 from thresher.steps.registry import register_step
 from thresher.tokens import TokenCounter, TokenizerConfig
+
+log = logging.getLogger(__name__)
 
 _SUFFIX = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
 _AMOUNT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmbgt]?)\s*$", re.IGNORECASE)
@@ -126,11 +131,25 @@ class _CountingStep(GlobalStep):
         self._shard = None
 
     def _count(self, context: StepContext) -> pa.Table:
-        counts = count_languages(read_shard_docs(context.work_dir, context.num_shards))
+        shard_docs = read_shard_docs(context.work_dir, context.num_shards)
+        counts = count_languages(shard_docs)
         tokenizer = self.params.tokenizer.describe()
-        write_counts(counts, context.work_dir, "counts", tokenizer)
-        write_counts(counts, context.output_dir or context.work_dir, f"{self.name}.counts", tokenizer)
+        notes = self._notes(rows_without_column(shard_docs))
+        write_counts(counts, context.work_dir, "counts", tokenizer, notes)
+        write_counts(counts, context.output_dir or context.work_dir, f"{self.name}.counts", tokenizer, notes)
         return counts
+
+    def _notes(self, without_column: int) -> dict[str, object]:
+        if not without_column:
+            return {}
+        p = self.params
+        message = (
+            f"{without_column} rows reached step {self.name!r} without the column {p.language_column!r} "
+            f"and are counted as language {p.null_language!r}; run a `language` step before it or set "
+            "`language_column`"
+        )
+        log.warning(message)
+        return {"warnings": [message]}
 
     def _load_shard(self, context: StepContext) -> pa.Table:
         self._offset = 0
@@ -235,6 +254,7 @@ class Mix(_CountingStep):
     def _allocate(self, context: StepContext) -> None:
         p = self.params
         counts_table = pq.read_table(context.work_dir / "counts.parquet")
+        warnings = json.loads((context.work_dir / "counts.json").read_text()).get("warnings", [])
         counts = {r["language"]: r for r in counts_table.to_pylist()}
         named = set(p.languages or []) | set(p.weights) | set(p.budgets)
         for lang in named - set(counts):  # asked for but absent: size 0, so a budget for it fails loudly
@@ -295,6 +315,7 @@ class Mix(_CountingStep):
             "languages": rows,
             "total": totals(rows),
             "excluded_languages": {lang: int(counts[lang]["docs"]) for lang in excluded},
+            **({"warnings": warnings} if warnings else {}),
         }
         write_manifest(context.output_dir or context.work_dir, self.name, doc)
 

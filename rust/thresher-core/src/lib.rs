@@ -6,6 +6,7 @@
 
 pub mod column;
 pub mod decont;
+pub mod dedup;
 pub mod error;
 pub mod fasttext;
 pub mod fuzzing;

@@ -3,6 +3,7 @@
 
 mod convert;
 mod decont;
+mod dedup;
 mod fasttext;
 mod script;
 mod signals;
@@ -17,6 +18,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     fasttext::register(m)?;
     decont::register(m)?;
     signals::register(m)?;
+    dedup::register(m)?;
     script::register(m)?;
     util::register(m)?;
     Ok(())
