@@ -18,13 +18,13 @@ import logging
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from thresher.mixing.budgets import allocate
 from thresher.mixing.counting import (
@@ -65,16 +65,26 @@ class CountParams(StepParams):
     tokenizer: TokenizerConfig = Field(TokenizerConfig(), description="How tokens are counted (default chars / 4)")
 
 
+# Budgets are numbers or amounts such as "250M"; the schema says so, so editors accept both.
+_AMOUNT_SCHEMA = {
+    "anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": r"^\s*[0-9.eE+]+\s*[kKmMbBtT]?\s*$"}]
+}
+
+
 class MixParams(CountParams):
     method: Literal["unimax", "temperature", "proportional", "weights", "budgets"] = "unimax"
     unit: Literal["tokens", "chars"] = Field("tokens", description="Unit of sizes and budgets")
-    budget: float | None = Field(None, ge=0, description="Total budget C in `unit` (1e9, 250M, 1.5B accepted)")
+    budget: Annotated[float | None, WithJsonSchema({"anyOf": [_AMOUNT_SCHEMA, {"type": "null"}]})] = Field(
+        None, ge=0, description="Total budget C in `unit` (1e9, 250M, 1.5B accepted)"
+    )
     max_epochs: float | None = Field(
         None, gt=0, description="unimax: N (default 1); other methods: fail if a language would exceed it"
     )
     temperature: float | None = Field(None, gt=0, description="temperature: tau (mT5 uses 3.33)")
     weights: dict[str, float] = Field(default_factory=dict, description="weights: relative share per language")
-    budgets: dict[str, float] = Field(default_factory=dict, description="budgets: explicit budget per language")
+    budgets: Annotated[dict[str, float], WithJsonSchema({"type": "object", "additionalProperties": _AMOUNT_SCHEMA})] = (
+        Field(default_factory=dict, description="budgets: explicit budget per language")
+    )
     languages: list[str] | None = Field(None, description="Only these languages enter the mix; others are dropped")
     seed: int = Field(0, description="Selection seed; the same seed always selects the same documents")
     output: Literal["repeat", "weight"] = Field(
