@@ -55,6 +55,15 @@ def _check_byte_lengths(texts: list[str | None], out) -> None:
     assert pa.array(out).to_pylist() == [None if t is None else len(t.encode()) for t in texts]
 
 
+def _through_step(step_type: str) -> Callable:
+    """A heuristic binding called as its step calls it, with the step's default parameters."""
+    from thresher.steps.registry import get_step_class
+
+    cls = get_step_class(step_type)
+    step = cls(step_type, cls.Params())
+    return lambda a: step.compute_signals(a, None)
+
+
 # name -> (call, check of the output against the input texts). One line per entry point.
 TEXT_BINDINGS: dict[str, tuple[Callable, Callable | None]] = {
     "text_length_signals": (_core.text_length_signals, _check_text_length),
@@ -65,6 +74,13 @@ TEXT_BINDINGS: dict[str, tuple[Callable, Callable | None]] = {
     "ngram_normalize": (_core.ngram_normalize, None),
     "line_normalize": (_core.line_normalize, None),
     "script_signals": (_core.script_signals, None),
+    "gopher_quality_signals": (_through_step("gopher_quality"), None),
+    "gopher_repetition_signals": (_through_step("gopher_repetition"), None),
+    "c4_quality_signals": (_through_step("c4_quality"), None),
+    "fineweb_quality_signals": (_through_step("fineweb_quality"), None),
+    "refinedweb_line_signals": (_through_step("refinedweb_lines"), None),
+    "split_words": (lambda a: _core.split_words(a, "spacy_en"), None),
+    "count_sentences": (_core.count_sentences, None),
     "line_hash": (_core.line_hash, None),
     # Hashes of all documents come back concatenated: fuzz it one document at a time.
     "line_hashes": (lambda a: pa.array([len(_core.line_hashes(a.slice(i, 1))) for i in range(len(a))]), None),

@@ -5,6 +5,7 @@ mod convert;
 mod decont;
 mod dedup;
 mod fasttext;
+mod heuristics;
 mod script;
 mod signals;
 mod util;
@@ -20,6 +21,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     signals::register(m)?;
     dedup::register(m)?;
     script::register(m)?;
+    heuristics::register(m)?;
     util::register(m)?;
     Ok(())
 }

@@ -3,7 +3,13 @@
 //! Each family lives in its own module and returns a [`SignalBatch`], whose column names are
 //! the public signal names documented in `docs/signals.md`.
 
+pub mod c4;
 pub mod char_classes;
+pub mod fineweb;
+pub mod gopher_quality;
+pub mod gopher_repetition;
+pub mod heuristic_text;
+pub mod refinedweb;
 pub mod script;
 pub mod text_length;
 
@@ -35,3 +41,5 @@ impl SignalBatch {
             .map(|(_, a)| a)
     }
 }
+#[cfg(test)]
+mod heuristic_tests;

@@ -1,0 +1,162 @@
+//! C4 quality rules (Raffel et al. 2020, §2.2) as line filters that rewrite the text, plus
+//! document-level flags.
+//!
+//! Per line (`splitlines`, stripped): a word longer than `max_word_length` drops the line;
+//! citation markers (`[1]`, `[edit]`, `[citation needed]`) are removed; lines not ending in a
+//! terminal mark (or ending in `...`) are dropped when `filter_no_terminal_punct`; lines with too few
+//! whitespace words are dropped; "lorem ipsum" or `{` in a line that got this far flags the
+//! document; lines mentioning "javascript" or a cookie/terms phrase are dropped. The sentences of
+//! the kept lines are counted with the rule-based English sentence splitter. Kept lines are joined
+//! with `\n`.
+//!
+//! `Datatrove` (and the other toolkit profiles) count words before citation removal and accept `'`
+//! as an end mark; `C4Original` (TFDS `c4_utils`) counts words after removal and has no `'`.
+
+use std::sync::{Arc, OnceLock};
+
+use arrow_array::{ArrayRef, LargeStringArray};
+use regex::Regex;
+
+use crate::column::TextColumn;
+use crate::parallel::map_rows;
+use crate::signals::heuristic_text::{char_len, py_splitlines, py_strip, Profile};
+use crate::signals::SignalBatch;
+use crate::text::english::is_py_space;
+use crate::text::splitters::count_sentences_english;
+
+pub struct C4Config {
+    pub profile: Profile,
+    pub remove_citations: bool,
+    pub filter_no_terminal_punct: bool,
+    pub min_words_per_line: Option<usize>,
+    pub max_word_length: Option<usize>,
+    pub filter_lorem_ipsum: bool,
+    pub filter_javascript: bool,
+    pub filter_curly_bracket: bool,
+    pub filter_policy: bool,
+}
+
+const POLICY_SUBSTRINGS: [&str; 6] = [
+    "terms of use",
+    "privacy policy",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
+    "use cookies",
+];
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct C4Result {
+    pub lines: u64,
+    pub lines_kept: u64,
+    pub sentences: u64,
+    pub lorem_ipsum: bool,
+    pub curly_bracket: bool,
+    pub text_modified: bool,
+    pub text: String,
+}
+
+pub const SIGNALS: [&str; 6] = [
+    "lines",
+    "lines_kept",
+    "sentences",
+    "lorem_ipsum",
+    "curly_bracket",
+    "text_modified",
+];
+
+fn citation_regex() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"\[\d*\]|\[edit\]|\[citation needed\]").expect("citation pattern")
+    })
+}
+
+fn whitespace_words(s: &str) -> impl Iterator<Item = &str> {
+    s.split(is_py_space).filter(|w| !w.is_empty())
+}
+
+pub fn measure_text(text: &str, config: &C4Config) -> C4Result {
+    let original = config.profile == Profile::C4Original;
+    let end_marks: &[char] = if original {
+        &['.', '?', '!', '"']
+    } else {
+        &['.', '?', '!', '"', '\'']
+    };
+    let mut out = C4Result::default();
+    let mut kept: Vec<std::borrow::Cow<'_, str>> = Vec::new();
+    for raw in py_splitlines(text) {
+        out.lines += 1;
+        let stripped = py_strip(raw);
+        let mut n_words = 0usize;
+        let mut too_long = false;
+        for w in whitespace_words(stripped) {
+            n_words += 1;
+            if config.max_word_length.is_some_and(|max| char_len(w) > max) {
+                too_long = true;
+            }
+        }
+        if too_long {
+            continue;
+        }
+        let line = if config.remove_citations && stripped.contains('[') {
+            citation_regex().replace_all(stripped, "")
+        } else {
+            std::borrow::Cow::Borrowed(stripped)
+        };
+        if config.filter_no_terminal_punct && (!line.ends_with(end_marks) || line.ends_with("..."))
+        {
+            continue;
+        }
+        if original {
+            n_words = whitespace_words(&line).count();
+        }
+        if config.min_words_per_line.is_some_and(|min| n_words < min) {
+            continue;
+        }
+        let lower = line.to_lowercase();
+        if config.filter_lorem_ipsum && lower.contains("lorem ipsum") {
+            out.lorem_ipsum = true;
+            return out;
+        }
+        if config.filter_javascript && lower.contains("javascript") {
+            continue;
+        }
+        if config.filter_curly_bracket && line.contains('{') {
+            out.curly_bracket = true;
+            return out;
+        }
+        if config.filter_policy && POLICY_SUBSTRINGS.iter().any(|p| lower.contains(p)) {
+            continue;
+        }
+        out.sentences += count_sentences_english(&line) as u64;
+        kept.push(line);
+    }
+    out.lines_kept = kept.len() as u64;
+    let joined = kept.join("\n");
+    out.text = py_strip(&joined).to_string();
+    out.text_modified = out.text != text;
+    out
+}
+
+/// Signals of every row, and the rewritten texts (the original where a row is null).
+pub fn compute(column: TextColumn<'_>, config: &C4Config) -> (SignalBatch, ArrayRef) {
+    let measured = map_rows(column, |text| text.map(|t| measure_text(t, config)));
+    let pick = |f: fn(&C4Result) -> u64| measured.iter().map(|m| m.as_ref().map(f)).collect();
+    let mut batch = SignalBatch::default();
+    batch.push_u64("lines", pick(|m| m.lines));
+    batch.push_u64("lines_kept", pick(|m| m.lines_kept));
+    batch.push_u64("sentences", pick(|m| m.sentences));
+    batch.push_u64("lorem_ipsum", pick(|m| m.lorem_ipsum as u64));
+    batch.push_u64("curly_bracket", pick(|m| m.curly_bracket as u64));
+    batch.push_u64("text_modified", pick(|m| m.text_modified as u64));
+    let texts: LargeStringArray = measured
+        .iter()
+        .enumerate()
+        .map(|(i, m)| match m {
+            Some(m) if !(m.lorem_ipsum || m.curly_bracket) => Some(m.text.as_str()),
+            _ => column.get(i),
+        })
+        .collect();
+    (batch, Arc::new(texts))
+}

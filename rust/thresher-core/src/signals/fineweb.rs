@@ -1,0 +1,107 @@
+//! FineWeb's own quality rules (Penedo et al. 2024, §3.6 and appendix E.4): share of lines ending
+//! in terminal punctuation, share of short lines, characters in duplicated lines, newlines per word.
+//!
+//! `Datatrove` (0.4 and later): lines are the non-empty `\n`-separated lines, a line ends in
+//! punctuation when its last character is a Unicode Sentence_Terminal mark (no quotes; lines are
+//! not right-stripped). `Fineweb2024` (datatrove 0.2, what FineWeb was built with): the end marks
+//! are `. ' " ! ?` and the punctuation and short-line shares count empty lines too.
+
+use crate::column::TextColumn;
+use crate::parallel::map_rows;
+use crate::signals::heuristic_text::{
+    char_len, find_duplicates, is_sentence_terminal, py_strip, ratio, Profile,
+};
+use crate::signals::SignalBatch;
+use crate::text::splitters::WordSplitter;
+
+pub struct FinewebConfig {
+    pub profile: Profile,
+    pub splitter: WordSplitter,
+    pub short_line_length: usize,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Fineweb {
+    pub non_empty_lines: u64,
+    pub line_punct_ratio: f64,
+    pub short_line_ratio: f64,
+    pub char_dup_ratio: f64,
+    pub list_ratio: f64,
+}
+
+pub const SIGNALS: [&str; 5] = [
+    "non_empty_lines",
+    "line_punct_ratio",
+    "short_line_ratio",
+    "char_dup_ratio",
+    "list_ratio",
+];
+
+fn ends_with_terminal(line: &str, profile: Profile) -> bool {
+    match line.chars().next_back() {
+        None => false,
+        Some(c) => match profile {
+            Profile::Fineweb2024 => matches!(c, '.' | '\'' | '"' | '!' | '?'),
+            _ => is_sentence_terminal(c),
+        },
+    }
+}
+
+pub fn measure_text(text: &str, config: &FinewebConfig) -> Fineweb {
+    let all_lines: Vec<&str> = text.split('\n').collect();
+    let lines: Vec<&str> = all_lines
+        .iter()
+        .copied()
+        .filter(|l| !py_strip(l).is_empty())
+        .collect();
+    let mut out = Fineweb {
+        non_empty_lines: lines.len() as u64,
+        ..Default::default()
+    };
+    if lines.is_empty() {
+        return out;
+    }
+    let counted: &[&str] = if config.profile == Profile::Fineweb2024 {
+        &all_lines
+    } else {
+        &lines
+    };
+    out.line_punct_ratio = ratio(
+        counted
+            .iter()
+            .filter(|l| ends_with_terminal(l, config.profile))
+            .count(),
+        counted.len(),
+    );
+    out.short_line_ratio = ratio(
+        counted
+            .iter()
+            .filter(|l| char_len(l) <= config.short_line_length)
+            .count(),
+        counted.len(),
+    );
+    let newlines = text.bytes().filter(|&b| b == b'\n').count();
+    out.char_dup_ratio = ratio(find_duplicates(&lines, false).1, char_len(text) - newlines);
+    let mut words = Vec::new();
+    config.splitter.split(text, &mut words);
+    out.list_ratio = ratio(newlines, words.len());
+    out
+}
+
+pub fn compute(column: TextColumn<'_>, config: &FinewebConfig) -> SignalBatch {
+    let measured = map_rows(column, |text| text.map(|t| measure_text(t, config)));
+    let pick = |f: fn(&Fineweb) -> f64| measured.iter().map(|m| m.as_ref().map(f)).collect();
+    let mut batch = SignalBatch::default();
+    batch.push_u64(
+        "non_empty_lines",
+        measured
+            .iter()
+            .map(|m| m.as_ref().map(|m| m.non_empty_lines))
+            .collect(),
+    );
+    batch.push_f64("line_punct_ratio", pick(|m| m.line_punct_ratio));
+    batch.push_f64("short_line_ratio", pick(|m| m.short_line_ratio));
+    batch.push_f64("char_dup_ratio", pick(|m| m.char_dup_ratio));
+    batch.push_f64("list_ratio", pick(|m| m.list_ratio));
+    batch
+}

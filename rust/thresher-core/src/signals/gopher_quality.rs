@@ -1,0 +1,250 @@
+//! Gopher quality signals (Rae et al. 2021, MassiveText appendix A): word count, word length,
+//! symbol ratios, bullet and ellipsis lines, words with a letter, stop words.
+//!
+//! Under `Datatrove` (and `Fineweb2024`, `C4Original`) the numbers are datatrove's: words from the
+//! configured splitter (the English rule-based one by default, punctuation tokens included), the
+//! length rules over words that are not only punctuation, `#` and ellipses counted in the raw text
+//! over all tokens, lines from `splitlines`. `Dclm` and `Dolma` use whitespace words (DCLM counts
+//! its length rules over Unicode words without punctuation), a combined symbol ratio, their own
+//! bullet and ellipsis marks, and (dolma) the median word length.
+
+use std::collections::HashSet;
+
+use crate::column::TextColumn;
+use crate::parallel::map_rows;
+use crate::signals::heuristic_text::{
+    char_len, count_substr, is_datatrove_punctuation, py_isalpha, py_splitlines, ratio, Profile,
+};
+use crate::signals::SignalBatch;
+use crate::text::splitters::WordSplitter;
+
+pub struct GopherQualityConfig {
+    pub profile: Profile,
+    pub splitter: WordSplitter,
+    pub stop_words: HashSet<String, ahash::RandomState>,
+    /// First bytes and longest length of the stop words: most words are ruled out without hashing.
+    first_bytes: [bool; 256],
+    max_len: usize,
+}
+
+impl GopherQualityConfig {
+    pub fn new(
+        profile: Profile,
+        splitter: WordSplitter,
+        stop_words: impl IntoIterator<Item = String>,
+    ) -> Self {
+        let mut set: HashSet<String, ahash::RandomState> =
+            HashSet::with_hasher(ahash::RandomState::with_seeds(9, 10, 11, 12));
+        set.extend(stop_words);
+        let mut first_bytes = [false; 256];
+        for w in &set {
+            if let Some(&b) = w.as_bytes().first() {
+                first_bytes[b as usize] = true;
+                // DCLM lower-cases before the lookup: accept the upper-case first byte too.
+                first_bytes[b.to_ascii_uppercase() as usize] = true;
+            }
+        }
+        let max_len = set.iter().map(String::len).max().unwrap_or(0);
+        Self {
+            profile,
+            splitter,
+            stop_words: set,
+            first_bytes,
+            max_len,
+        }
+    }
+
+    fn may_be_stop_word(&self, w: &str) -> bool {
+        w.len() <= self.max_len
+            && w.as_bytes()
+                .first()
+                .is_some_and(|&b| self.first_bytes[b as usize] || b >= 0x80)
+    }
+
+    fn is_stop_word(&self, w: &str) -> bool {
+        self.may_be_stop_word(w) && self.stop_words.contains(w)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GopherQuality {
+    pub word_count: u64,
+    pub avg_word_length: f64,
+    pub hash_ratio: f64,
+    pub ellipsis_ratio: f64,
+    pub symbol_ratio: f64,
+    pub bullet_lines_ratio: f64,
+    pub ellipsis_lines_ratio: f64,
+    pub alpha_words_ratio: f64,
+    pub stop_words: u64,
+}
+
+pub const SIGNALS: [&str; 9] = [
+    "word_count",
+    "avg_word_length",
+    "hash_ratio",
+    "ellipsis_ratio",
+    "symbol_ratio",
+    "bullet_lines_ratio",
+    "ellipsis_lines_ratio",
+    "alpha_words_ratio",
+    "stop_words",
+];
+
+fn has_non_punct(word: &str) -> bool {
+    word.chars().any(|c| !is_datatrove_punctuation(c))
+}
+
+fn mean_len(words: &[&str]) -> f64 {
+    if words.is_empty() {
+        return 0.0;
+    }
+    words.iter().map(|w| char_len(w)).sum::<usize>() as f64 / words.len() as f64
+}
+
+fn median_len(words: &[&str]) -> f64 {
+    if words.is_empty() {
+        return 0.0;
+    }
+    let mut lens: Vec<usize> = words.iter().map(|w| char_len(w)).collect();
+    lens.sort_unstable();
+    let mid = lens.len() / 2;
+    if lens.len() % 2 == 1 {
+        lens[mid] as f64
+    } else {
+        (lens[mid - 1] + lens[mid]) as f64 / 2.0
+    }
+}
+
+/// Measures one document; `words` is a reusable buffer.
+fn measure_with<'a>(
+    text: &'a str,
+    config: &GopherQualityConfig,
+    words: &mut Vec<&'a str>,
+) -> GopherQuality {
+    let profile = config.profile;
+    let toolkit_words = matches!(profile, Profile::Dclm | Profile::Dolma);
+    let splitter = if toolkit_words {
+        WordSplitter::Whitespace
+    } else {
+        config.splitter
+    };
+    splitter.split(text, words);
+    let n_words = words.len();
+    let lines = py_splitlines(text);
+    let mut out = GopherQuality::default();
+
+    match profile {
+        Profile::Dclm => {
+            // Length rules over Unicode words (punctuation ignored), the rest over whitespace words.
+            let mut unicode_words = Vec::new();
+            WordSplitter::Uax29.split(text, &mut unicode_words);
+            out.word_count = unicode_words.len() as u64;
+            out.avg_word_length = mean_len(words);
+        }
+        Profile::Dolma => {
+            out.word_count = n_words as u64;
+            out.avg_word_length = median_len(words);
+        }
+        _ => {
+            let content: Vec<&str> = words.iter().copied().filter(|w| has_non_punct(w)).collect();
+            out.word_count = content.len() as u64;
+            out.avg_word_length = mean_len(&content);
+        }
+    }
+
+    let hashes = count_substr(text, "#");
+    let ellipses = count_substr(text, "...") + count_substr(text, "…");
+    out.hash_ratio = ratio(hashes, n_words);
+    out.ellipsis_ratio = ratio(ellipses, n_words);
+    out.symbol_ratio = match profile {
+        Profile::Dolma => ratio(
+            words
+                .iter()
+                .filter(|w| w.contains('#') || w.contains('…'))
+                .count(),
+            n_words,
+        ),
+        Profile::Dclm => ratio(hashes + ellipses + count_substr(text, ". . ."), n_words),
+        _ => ratio(hashes + ellipses, n_words),
+    };
+
+    let bullet = |line: &str| {
+        let l = line.trim_start_matches(crate::text::english::is_py_space);
+        match profile {
+            Profile::Dolma => l.starts_with('*') || l.starts_with('-'),
+            Profile::Dclm => l.starts_with(['●', '•', '*', '-']),
+            _ => l.starts_with('•') || l.starts_with('-'),
+        }
+    };
+    let ends_ellipsis = |line: &str| {
+        let l = line.trim_end_matches(crate::text::english::is_py_space);
+        match profile {
+            Profile::Dolma => l.ends_with('…'),
+            _ => l.ends_with("...") || l.ends_with('…'),
+        }
+    };
+    out.bullet_lines_ratio = ratio(lines.iter().filter(|l| bullet(l)).count(), lines.len());
+    out.ellipsis_lines_ratio = ratio(
+        lines.iter().filter(|l| ends_ellipsis(l)).count(),
+        lines.len(),
+    );
+    out.alpha_words_ratio = ratio(
+        words.iter().filter(|w| w.chars().any(py_isalpha)).count(),
+        n_words,
+    );
+
+    out.stop_words = match profile {
+        // datatrove >= 0.5: distinct stop words, case-sensitive.
+        Profile::Datatrove | Profile::C4Original => {
+            let present: HashSet<&str> = words
+                .iter()
+                .copied()
+                .filter(|w| config.is_stop_word(w))
+                .collect();
+            present.len() as u64
+        }
+        // Earlier datatrove and dolma: every occurrence, case-sensitive.
+        Profile::Fineweb2024 | Profile::Dolma => words
+            .iter()
+            .filter(|w| config.stop_words.iter().any(|s| s == *w))
+            .count() as u64,
+        // DCLM: every occurrence, lower-cased.
+        Profile::Dclm => words
+            .iter()
+            .filter(|w| config.may_be_stop_word(w) && config.stop_words.contains(&w.to_lowercase()))
+            .count() as u64,
+    };
+    out
+}
+
+/// Measures every row of `column` in parallel.
+pub fn compute(column: TextColumn<'_>, config: &GopherQualityConfig) -> SignalBatch {
+    let measured = map_rows(column, |text| {
+        text.map(|t| {
+            let mut words = Vec::new();
+            measure_with(t, config, &mut words)
+        })
+    });
+    let pick_f =
+        |f: fn(&GopherQuality) -> f64| measured.iter().map(|m| m.as_ref().map(f)).collect();
+    let pick_u =
+        |f: fn(&GopherQuality) -> u64| measured.iter().map(|m| m.as_ref().map(f)).collect();
+    let mut batch = SignalBatch::default();
+    batch.push_u64("word_count", pick_u(|m| m.word_count));
+    batch.push_f64("avg_word_length", pick_f(|m| m.avg_word_length));
+    batch.push_f64("hash_ratio", pick_f(|m| m.hash_ratio));
+    batch.push_f64("ellipsis_ratio", pick_f(|m| m.ellipsis_ratio));
+    batch.push_f64("symbol_ratio", pick_f(|m| m.symbol_ratio));
+    batch.push_f64("bullet_lines_ratio", pick_f(|m| m.bullet_lines_ratio));
+    batch.push_f64("ellipsis_lines_ratio", pick_f(|m| m.ellipsis_lines_ratio));
+    batch.push_f64("alpha_words_ratio", pick_f(|m| m.alpha_words_ratio));
+    batch.push_u64("stop_words", pick_u(|m| m.stop_words));
+    batch
+}
+
+/// Measures one document (convenience for tests and callers outside a column).
+pub fn measure_text(text: &str, config: &GopherQualityConfig) -> GopherQuality {
+    let mut words = Vec::new();
+    measure_with(text, config, &mut words)
+}

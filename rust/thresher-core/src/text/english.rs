@@ -1,0 +1,1008 @@
+//! A rule-based English word splitter that follows the tokenization algorithm of spaCy's blank
+//! English pipeline (v3), which datatrove ≥ 0.3 uses for its Gopher, FineWeb and C4 filters.
+//!
+//! The text is cut at whitespace; each chunk is then peeled: special cases (contractions,
+//! abbreviations) are looked up, one prefix and one suffix are split off per round, and what is left
+//! is kept whole when it looks like a URL, or cut at infixes (hyphens between letters, `.` between a
+//! lower- and an upper-case letter, ...). Punctuation marks become tokens of their own, so they count
+//! as words downstream, exactly as in datatrove.
+//!
+//! Every token is a slice of the input, so splitting allocates nothing but the output vector.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+use crate::text::english_specials::{max_special_len, specials};
+
+/// Python's `str.isspace`: Unicode White_Space plus the ASCII information separators 0x1C-0x1F.
+#[inline]
+pub fn is_py_space(c: char) -> bool {
+    if c.is_ascii() {
+        matches!(
+            c,
+            ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r' | '\x1c'..='\x1f'
+        )
+    } else {
+        c.is_whitespace()
+    }
+}
+
+/// A token: its text and whether it is a run of whitespace (kept for sentence splitting only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Token<'a> {
+    pub text: &'a str,
+    pub is_space: bool,
+}
+
+/// Appends the non-whitespace tokens of `text` to `out` (datatrove's `split_into_words`).
+pub fn split_words<'a>(text: &'a str, out: &mut Vec<&'a str>) {
+    for_each_token(text, |t| {
+        if !t.is_space {
+            out.push(t.text)
+        }
+    });
+}
+
+/// Calls `emit` for every token, whitespace tokens included, in order.
+pub fn for_each_token<'a>(text: &'a str, mut emit: impl FnMut(Token<'a>)) {
+    let mut chunk_start: Option<usize> = None;
+    let mut space_start: Option<usize> = None;
+    let mut prev_was_word = false;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        // ASCII is decoded from the byte; other characters from their UTF-8 sequence.
+        let (c, width) = if b < 0x80 {
+            (b as char, 1)
+        } else {
+            let c = text[i..].chars().next().expect("char boundary");
+            (c, c.len_utf8())
+        };
+        let at = i;
+        i += width;
+        let i = at;
+        if is_py_space(c) {
+            if let Some(s) = chunk_start.take() {
+                tokenize_chunk(&text[s..i], &mut emit);
+                prev_was_word = true;
+            }
+            if space_start.is_none() {
+                // A single ' ' right after a word belongs to that word; other whitespace is a token.
+                if prev_was_word && c == ' ' {
+                    space_start = Some(i + 1);
+                } else {
+                    space_start = Some(i);
+                }
+                prev_was_word = false;
+            }
+        } else {
+            if let Some(s) = space_start.take() {
+                if s < i {
+                    emit(Token {
+                        text: &text[s..i],
+                        is_space: true,
+                    });
+                }
+            }
+            if chunk_start.is_none() {
+                chunk_start = Some(i);
+            }
+        }
+    }
+    if let Some(s) = chunk_start {
+        tokenize_chunk(&text[s..], &mut emit);
+    }
+    if let Some(s) = space_start {
+        if s < text.len() {
+            emit(Token {
+                text: &text[s..],
+                is_space: true,
+            });
+        }
+    }
+}
+
+fn word(text: &str) -> Token<'_> {
+    Token {
+        text,
+        is_space: false,
+    }
+}
+
+/// A 2^16-bit filter over (length, first, second and last byte) of the special-case keys: most
+/// chunks are not special cases, and this answers "no" for them without hashing the string.
+fn special_filter() -> &'static [u64; 1024] {
+    static FILTER: OnceLock<Box<[u64; 1024]>> = OnceLock::new();
+    FILTER.get_or_init(|| {
+        let mut bits = Box::new([0u64; 1024]);
+        for key in specials().keys() {
+            let slot = filter_slot(key.as_bytes());
+            bits[slot >> 6] |= 1 << (slot & 63);
+        }
+        bits
+    })
+}
+
+#[inline]
+fn filter_slot(b: &[u8]) -> usize {
+    let first = b[0] as usize;
+    let second = b.get(1).copied().unwrap_or(0) as usize;
+    let last = b[b.len() - 1] as usize;
+    (first.wrapping_mul(31)
+        ^ second.wrapping_mul(131)
+        ^ last.wrapping_mul(1031)
+        ^ b.len().wrapping_mul(8191))
+        & 0xFFFF
+}
+
+fn special_pieces(s: &str) -> Option<&'static [u16]> {
+    if s.is_empty() || s.len() > max_special_len() {
+        return None;
+    }
+    let slot = filter_slot(s.as_bytes());
+    if special_filter()[slot >> 6] & (1 << (slot & 63)) == 0 {
+        return None;
+    }
+    specials().get(s).map(|p| &p[..])
+}
+
+fn emit_special<'a>(s: &'a str, pieces: &[u16], emit: &mut impl FnMut(Token<'a>)) {
+    let mut at = 0;
+    for &len in pieces {
+        let end = at + len as usize;
+        emit(word(&s[at..end]));
+        at = end;
+    }
+}
+
+/// Splits one whitespace-free chunk, then merges runs of its tokens that are the affix-rule split
+/// of a special case (`'` `'` -> `''`, `d` `.` -> `d.`), as the tokenizer's final special-case pass.
+fn tokenize_chunk<'a>(chunk: &'a str, emit: &mut impl FnMut(Token<'a>)) {
+    if let Some(pieces) = special_pieces(chunk) {
+        emit_special(chunk, pieces, emit);
+        return;
+    }
+    // Plain words (letters and digits only) have no affix or infix: the common case, kept cheap.
+    // (A unit after a number, as in "10km", is a suffix: only letters-only chunks or chunks ending in
+    // a digit qualify.)
+    let bytes = chunk.as_bytes();
+    if bytes.iter().all(u8::is_ascii_alphanumeric)
+        && (bytes[bytes.len() - 1].is_ascii_digit() || !bytes.iter().any(u8::is_ascii_digit))
+    {
+        emit(word(chunk));
+        return;
+    }
+    let mut pieces: Vec<&'a str> = Vec::new();
+    split_chunk(chunk, true, &mut |t: Token<'a>| pieces.push(t.text));
+    if pieces.len() < 2 {
+        for p in pieces {
+            emit(word(p));
+        }
+        return;
+    }
+    let base = chunk.as_ptr() as usize;
+    let offset = |p: &str| p.as_ptr() as usize - base;
+    let max_len = max_special_len();
+    let mut i = 0;
+    while i < pieces.len() {
+        let start = offset(pieces[i]);
+        let mut merged = None;
+        let mut j = pieces.len();
+        while j > i + 1 {
+            let end = offset(pieces[j - 1]) + pieces[j - 1].len();
+            if end - start <= max_len {
+                let span = &chunk[start..end];
+                if let Some(plain) = affix_split_specials().get(span) {
+                    let same = plain.len() == j - i
+                        && plain
+                            .iter()
+                            .zip(&pieces[i..j])
+                            .all(|(&len, p)| len as usize == p.len());
+                    if same {
+                        merged = Some((j, span, special_pieces(span).expect("special")));
+                        break;
+                    }
+                }
+            }
+            j -= 1;
+        }
+        match merged {
+            Some((j, span, special)) => {
+                emit_special(span, special, emit);
+                i = j;
+            }
+            None => {
+                emit(word(pieces[i]));
+                i += 1;
+            }
+        }
+    }
+}
+
+type PlainSplits = HashMap<&'static str, Vec<u16>, ahash::RandomState>;
+
+/// Special cases whose affix-rule split (special cases off) has several pieces, with that split.
+fn affix_split_specials() -> &'static PlainSplits {
+    static TABLE: OnceLock<PlainSplits> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table = PlainSplits::with_hasher(ahash::RandomState::with_seeds(5, 6, 7, 8));
+        for key in specials().keys() {
+            let mut lengths = Vec::new();
+            split_chunk(key, false, &mut |t: Token<'_>| {
+                lengths.push(t.text.len() as u16)
+            });
+            if lengths.len() > 1 {
+                table.insert(key.as_str(), lengths);
+            }
+        }
+        table
+    })
+}
+
+/// The affix and infix rules of one chunk (no final merge); `use_specials` stops at special cases.
+fn split_chunk<'a>(chunk: &'a str, use_specials: bool, emit: &mut impl FnMut(Token<'a>)) {
+    let special_pieces = |s: &str| {
+        if use_specials {
+            special_pieces(s)
+        } else {
+            None
+        }
+    };
+    // Peel affixes: one prefix and/or one suffix per round, stopping at a special case.
+    let mut start = 0;
+    let mut end = chunk.len();
+    let mut prefixes: Vec<(usize, usize)> = Vec::new();
+    let mut suffixes: Vec<(usize, usize)> = Vec::new();
+    let mut last_size = usize::MAX;
+    while start < end && end - start != last_size {
+        let s = &chunk[start..end];
+        if special_pieces(s).is_some() {
+            break;
+        }
+        last_size = s.len();
+        let pre = prefix_len(s);
+        if pre != 0 {
+            let minus_pre = &s[pre..];
+            if !minus_pre.is_empty() && special_pieces(minus_pre).is_some() {
+                prefixes.push((start, start + pre));
+                start += pre;
+                break;
+            }
+        }
+        let suf = suffix_len(&s[pre..]);
+        if suf != 0 {
+            let minus_suf = &s[..s.len() - suf];
+            if !minus_suf.is_empty() && special_pieces(minus_suf).is_some() {
+                suffixes.push((end - suf, end));
+                end -= suf;
+                break;
+            }
+        }
+        if pre != 0 && suf != 0 && pre + suf <= s.len() {
+            prefixes.push((start, start + pre));
+            suffixes.push((end - suf, end));
+            start += pre;
+            end -= suf;
+        } else if pre != 0 {
+            prefixes.push((start, start + pre));
+            start += pre;
+        } else if suf != 0 {
+            suffixes.push((end - suf, end));
+            end -= suf;
+        }
+        if start < end && special_pieces(&chunk[start..end]).is_some() {
+            break;
+        }
+    }
+    for &(a, b) in &prefixes {
+        emit(word(&chunk[a..b]));
+    }
+    if start < end {
+        let rest = &chunk[start..end];
+        if let Some(pieces) = special_pieces(rest) {
+            emit_special(rest, pieces, emit);
+        } else if looks_like_url(rest) {
+            emit(word(rest));
+        } else {
+            split_infixes(rest, emit);
+        }
+    }
+    for &(a, b) in suffixes.iter().rev() {
+        emit(word(&chunk[a..b]));
+    }
+}
+
+// ---- character classes ------------------------------------------------------------------------
+
+/// Punctuation that is split off the front or the back of a chunk (one character each).
+fn is_punct_affix(c: char) -> bool {
+    matches!(
+        c,
+        '…' | ','
+            | ':'
+            | ';'
+            | '!'
+            | '?'
+            | '¿'
+            | '؟'
+            | '¡'
+            | '('
+            | ')'
+            | '['
+            | ']'
+            | '{'
+            | '}'
+            | '<'
+            | '>'
+            | '_'
+            | '#'
+            | '*'
+            | '&'
+            | '。'
+            | '？'
+            | '！'
+            | '，'
+            | '、'
+            | '；'
+            | '：'
+            | '～'
+            | '·'
+            | '।'
+            | '،'
+            | '۔'
+            | '؛'
+            | '٪'
+    )
+}
+
+fn is_quote(c: char) -> bool {
+    matches!(
+        c,
+        '\'' | '"'
+            | '”'
+            | '“'
+            | '`'
+            | '‘'
+            | '´'
+            | '’'
+            | '‚'
+            | ','
+            | '„'
+            | '»'
+            | '«'
+            | '「'
+            | '」'
+            | '『'
+            | '』'
+            | '（'
+            | '）'
+            | '〔'
+            | '〕'
+            | '【'
+            | '】'
+            | '《'
+            | '》'
+            | '\u{3008}'
+            | '\u{3009}'
+            | '\u{2329}'
+            | '\u{232a}'
+            | '⟦'
+            | '⟧'
+    )
+}
+
+fn is_single_currency(c: char) -> bool {
+    matches!(c, '$' | '£' | '€' | '¥' | '฿' | '₽' | '﷼' | '₴')
+        || ('\u{20a0}'..='\u{20bf}').contains(&c)
+}
+
+/// "Other symbol" characters (dingbats, emoji, arrows, box drawing) that are split like punctuation.
+fn is_icon(c: char) -> bool {
+    let u = c as u32;
+    if u < 0xA6 {
+        return false;
+    }
+    matches!(u,
+        0xA6 | 0xA9 | 0xAE | 0xB0 | 0x482 | 0x58D | 0x58E | 0x60E | 0x60F | 0x6DE | 0x6E9 | 0x6FD | 0x6FE
+        | 0x7F6 | 0x9FA | 0xB70 | 0xBF3..=0xBF8 | 0xBFA | 0xC7F | 0xD4F | 0xD79 | 0xF01..=0xF03 | 0xF13
+        | 0xF15..=0xF17 | 0xF1A..=0xF1F | 0xF34 | 0xF36 | 0xF38 | 0xFBE..=0xFC5 | 0xFC7..=0xFCC | 0xFCE
+        | 0xFCF | 0xFD5..=0xFD8 | 0x109E | 0x109F | 0x1390..=0x1399 | 0x1940 | 0x19DE..=0x19FF
+        | 0x1B61..=0x1B6A | 0x1B74..=0x1B7C | 0x2100 | 0x2101 | 0x2103..=0x2106 | 0x2108 | 0x2109 | 0x2114
+        | 0x2116 | 0x2117 | 0x211E..=0x2123 | 0x2125 | 0x2127 | 0x2129 | 0x212E | 0x213A | 0x213B | 0x214A
+        | 0x214C | 0x214D | 0x214F | 0x218A | 0x218B | 0x2195..=0x2199 | 0x219C..=0x219F | 0x21A1 | 0x21A2
+        | 0x21A4 | 0x21A5 | 0x21A7..=0x21AD | 0x21AF..=0x21CD | 0x21D0 | 0x21D1 | 0x21D3 | 0x21D5..=0x21F3
+        | 0x2300..=0x2307 | 0x230C..=0x231F | 0x2322..=0x2328 | 0x232B..=0x237B | 0x237D..=0x239A
+        | 0x23B4..=0x23DB | 0x23E2..=0x2426 | 0x2440..=0x244A | 0x249C..=0x24E9 | 0x2500..=0x25B6
+        | 0x25B8..=0x25C0 | 0x25C2..=0x25F7 | 0x2600..=0x266E | 0x2670..=0x2767 | 0x2794..=0x27BF
+        | 0x2800..=0x28FF | 0x2B00..=0x2B2F | 0x2B45 | 0x2B46 | 0x2B4D..=0x2B73 | 0x2B76..=0x2B95
+        | 0x2B98..=0x2BC8 | 0x2BCA..=0x2BFE | 0x2CE5..=0x2CEA | 0x2E80..=0x2E99 | 0x2E9B..=0x2EF3
+        | 0x2F00..=0x2FD5 | 0x2FF0..=0x2FFB | 0x3004 | 0x3012 | 0x3013 | 0x3020 | 0x3036 | 0x3037 | 0x303E
+        | 0x303F | 0x3190 | 0x3191 | 0x3196..=0x319F | 0x31C0..=0x31E3 | 0x3200..=0x321E | 0x322A..=0x3247
+        | 0x3250 | 0x3260..=0x327F | 0x328A..=0x32B0 | 0x32C0..=0x32FE | 0x3300..=0x33FF | 0x4DC0..=0x4DFF
+        | 0xA490..=0xA4C6 | 0xA828..=0xA82B | 0xA836 | 0xA837 | 0xA839 | 0xAA77..=0xAA79 | 0xFDFD | 0xFFE4
+        | 0xFFE8 | 0xFFED | 0xFFEE | 0xFFFC | 0xFFFD | 0x10137..=0x1013F | 0x10179..=0x10189
+        | 0x1018C..=0x1018E | 0x10190..=0x1019B | 0x101A0 | 0x101D0..=0x101FC | 0x10877 | 0x10878 | 0x10AC8
+        | 0x1173F | 0x16B3C..=0x16B3F | 0x16B45 | 0x1BC9C | 0x1D000..=0x1D0F5 | 0x1D100..=0x1D126
+        | 0x1D129..=0x1D164 | 0x1D16A..=0x1D16C | 0x1D183 | 0x1D184 | 0x1D18C..=0x1D1A9 | 0x1D1AE..=0x1D1E8
+        | 0x1D200..=0x1D241 | 0x1D245 | 0x1D300..=0x1D356 | 0x1D800..=0x1D9FF | 0x1DA37..=0x1DA3A
+        | 0x1DA6D..=0x1DA74 | 0x1DA76..=0x1DA83 | 0x1DA85 | 0x1DA86 | 0x1ECAC | 0x1F000..=0x1F02B
+        | 0x1F030..=0x1F093 | 0x1F0A0..=0x1F0AE | 0x1F0B1..=0x1F0BF | 0x1F0C1..=0x1F0CF | 0x1F0D1..=0x1F0F5
+        | 0x1F110..=0x1F16B | 0x1F170..=0x1F1AC | 0x1F1E6..=0x1F202 | 0x1F210..=0x1F23B | 0x1F240..=0x1F248
+        | 0x1F250 | 0x1F251 | 0x1F260..=0x1F265 | 0x1F300..=0x1F3FA | 0x1F400..=0x1F6D4 | 0x1F6E0..=0x1F6EC
+        | 0x1F6F0..=0x1F6F9 | 0x1F700..=0x1F773 | 0x1F780..=0x1F7D8 | 0x1F800..=0x1F80B | 0x1F810..=0x1F847
+        | 0x1F850..=0x1F859 | 0x1F860..=0x1F887 | 0x1F890..=0x1F8AD | 0x1F900..=0x1F90B | 0x1F910..=0x1F93E
+        | 0x1F940..=0x1F970 | 0x1F973..=0x1F976 | 0x1F97A | 0x1F97C..=0x1F9A2 | 0x1F9B0..=0x1F9B9
+        | 0x1F9C0..=0x1F9C2 | 0x1F9D0..=0x1F9FF | 0x1FA60..=0x1FA6D)
+}
+
+/// Letter classes of the affix rules. They follow the tokenizer's own script list rather than Unicode
+/// as a whole: Latin, basic Greek, Russian/Ukrainian/Tatar Cyrillic, and whole blocks of Hebrew,
+/// Arabic, several Indic scripts, Hangul, kana and Han (marks and digits of those blocks included,
+/// and counted as both lower and upper case); other scripts (Armenian, Thai, Georgian, ...) are not
+/// letters to these rules.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LetterClass {
+    None,
+    Lower,
+    Upper,
+    Uncased,
+}
+
+fn letter_class(c: char) -> LetterClass {
+    let u = c as u32;
+    let by_case = |c: char| {
+        if c.is_lowercase() {
+            LetterClass::Lower
+        } else if c.is_uppercase() {
+            LetterClass::Upper
+        } else if c.is_alphabetic() {
+            LetterClass::Uncased
+        } else {
+            LetterClass::None
+        }
+    };
+    match u {
+        0..=0x7F => by_case(c),
+        0xAA | 0xB5 | 0xBA => LetterClass::None,
+        0x80..=0x24F | 0x1E00..=0x1EFF => by_case(c),
+        0x250..=0x2AF => LetterClass::Lower,
+        0x386..=0x3CE => by_case(c),
+        0x401
+        | 0x404
+        | 0x406
+        | 0x407
+        | 0x410..=0x44F
+        | 0x451
+        | 0x454
+        | 0x456
+        | 0x457
+        | 0x490
+        | 0x491
+        | 0x496
+        | 0x497
+        | 0x4A2
+        | 0x4A3
+        | 0x4AE
+        | 0x4AF
+        | 0x4BA
+        | 0x4BB
+        | 0x4D8
+        | 0x4D9
+        | 0x4E8
+        | 0x4E9 => by_case(c),
+        0x591..=0x5F4
+        | 0x620..=0x64A
+        | 0x66E..=0x6D5
+        | 0x6E5..=0x6FF
+        | 0x750..=0x77F
+        | 0x8A0..=0x8BD
+        | 0x900..=0x9FF
+        | 0xB80..=0xCFF
+        | 0xD80..=0xDFF
+        | 0x1100..=0x137F
+        | 0x2E80..=0x2FDF
+        | 0x2FF0..=0x30FF
+        | 0x3130..=0x318F
+        | 0x31C0..=0x31EF
+        | 0x3200..=0x4DBF
+        | 0x4E00..=0x9FFF
+        | 0xAC00..=0xD7AF
+        | 0xF900..=0xFAFF
+        | 0xFB1D..=0xFBB1
+        | 0xFBD3..=0xFD3D
+        | 0xFD50..=0xFDC7
+        | 0xFDF0..=0xFDFB
+        | 0xFE30..=0xFE4F
+        | 0xFE70..=0xFEFC
+        | 0x1EE00..=0x1EEBB
+        | 0x1F200..=0x1F2FF
+        | 0x20000..=0x2FA1F => LetterClass::Uncased,
+        _ => LetterClass::None,
+    }
+}
+
+#[inline]
+fn is_alpha(c: char) -> bool {
+    letter_class(c) != LetterClass::None
+}
+
+#[inline]
+fn is_lower(c: char) -> bool {
+    matches!(letter_class(c), LetterClass::Lower | LetterClass::Uncased)
+}
+
+#[inline]
+fn is_upper(c: char) -> bool {
+    matches!(letter_class(c), LetterClass::Upper | LetterClass::Uncased)
+}
+
+// ---- prefixes, suffixes, infixes --------------------------------------------------------------
+
+fn leading_dots(s: &str) -> usize {
+    s.bytes().take_while(|&b| b == b'.').count()
+}
+
+/// Length in bytes of the prefix to split off `s` (0 when none).
+fn prefix_len(s: &str) -> usize {
+    let mut chars = s.chars();
+    let Some(c) = chars.next() else { return 0 };
+    match c {
+        '.' => {
+            let dots = leading_dots(s);
+            if dots >= 2 {
+                dots
+            } else {
+                0
+            }
+        }
+        '+' => match chars.next() {
+            Some(n) if n.is_ascii_digit() => 0,
+            _ => 1,
+        },
+        'U' if s.starts_with("US$") => 3,
+        'C' | 'A' if s[1..].starts_with('$') => 2,
+        '§' | '%' | '=' | '—' | '–' => c.len_utf8(),
+        _ if is_punct_affix(c) || is_quote(c) || is_single_currency(c) || is_icon(c) => {
+            c.len_utf8()
+        }
+        _ => 0,
+    }
+}
+
+const UNITS: &[&str] = &[
+    "km",
+    "km²",
+    "km³",
+    "m",
+    "m²",
+    "m³",
+    "dm",
+    "dm²",
+    "dm³",
+    "cm",
+    "cm²",
+    "cm³",
+    "mm",
+    "mm²",
+    "mm³",
+    "ha",
+    "µm",
+    "nm",
+    "yd",
+    "in",
+    "ft",
+    "kg",
+    "g",
+    "mg",
+    "µg",
+    "t",
+    "lb",
+    "oz",
+    "m/s",
+    "km/h",
+    "kmh",
+    "mph",
+    "hPa",
+    "Pa",
+    "mbar",
+    "mb",
+    "MB",
+    "kb",
+    "KB",
+    "gb",
+    "GB",
+    "tb",
+    "TB",
+    "T",
+    "G",
+    "M",
+    "K",
+    "%",
+    "км",
+    "км²",
+    "км³",
+    "м",
+    "м²",
+    "м³",
+    "дм",
+    "дм²",
+    "дм³",
+    "см",
+    "см²",
+    "см³",
+    "мм",
+    "мм²",
+    "мм³",
+    "нм",
+    "кг",
+    "г",
+    "мг",
+    "м/с",
+    "км/ч",
+    "кПа",
+    "Па",
+    "мбар",
+    "Кб",
+    "КБ",
+    "кб",
+    "Мб",
+    "МБ",
+    "мб",
+    "Гб",
+    "ГБ",
+    "гб",
+    "Тб",
+    "ТБ",
+    "тбكم",
+    "كم²",
+    "كم³",
+    "م",
+    "م²",
+    "م³",
+    "سم",
+    "سم²",
+    "سم³",
+    "مم",
+    "مم²",
+    "مم³",
+    "كم",
+    "غرام",
+    "جرام",
+    "جم",
+    "كغ",
+    "ملغ",
+    "كوب",
+    "اكواب",
+];
+
+const MULTI_CURRENCY: &[&str] = &["US$", "C$", "A$"];
+
+/// Can `.` be a suffix after `prev`: digits, lower-case letters, `%²-+`, punctuation and quotes.
+fn dot_suffix_after(prev: char) -> bool {
+    prev.is_ascii_digit()
+        || is_lower(prev)
+        || matches!(prev, '%' | '²' | '-' | '+' | '|' | '(' | ')' | '?' | ':')
+        || is_punct_affix(prev)
+        || is_quote(prev)
+}
+
+/// Length in bytes of the suffix to split off `s` (0 when none). Among all suffix patterns the one
+/// starting leftmost wins, as with a regex search anchored at the end.
+fn suffix_len(s: &str) -> usize {
+    let Some(last) = s.chars().next_back() else {
+        return 0;
+    };
+    let n = s.len();
+    let mut best = n; // start of the leftmost matching suffix
+    let mut consider = |start: usize| {
+        if start < best {
+            best = start;
+        }
+    };
+    if last == '.' {
+        let dots = s.bytes().rev().take_while(|&b| b == b'.').count();
+        if dots >= 2 {
+            consider(n - dots);
+        } else {
+            let before = &s[..n - 1];
+            let mut back = before.chars().rev();
+            let p1 = back.next();
+            let p2 = back.next();
+            if let Some(p1) = p1 {
+                if dot_suffix_after(p1)
+                    || (is_upper(p1) && p2.is_some_and(is_upper))
+                    || (matches!(p1, 'F' | 'f' | 'C' | 'c' | 'K' | 'k') && p2 == Some('°'))
+                {
+                    consider(n - 1);
+                }
+            }
+        }
+    }
+    if is_punct_affix(last) || is_quote(last) || is_icon(last) || matches!(last, '—' | '–') {
+        consider(n - last.len_utf8());
+    }
+    if s.ends_with("……") {
+        consider(n - "……".len());
+    }
+    for clitic in ["'s", "'S", "’s", "’S"] {
+        if s.ends_with(clitic) {
+            consider(n - clitic.len());
+        }
+    }
+    // Units, currencies and `+` only split after a digit, and contain no ASCII digit themselves, so
+    // the only place one can start is right after the last digit.
+    if let Some(d) = s.bytes().rposition(|b| b.is_ascii_digit()) {
+        let tail = &s[d + 1..];
+        if !tail.is_empty()
+            && (tail == "+" || UNITS.contains(&tail) || MULTI_CURRENCY.contains(&tail))
+        {
+            consider(d + 1);
+        }
+        let mut tail_chars = tail.chars();
+        if let (Some(c), None) = (tail_chars.next(), tail_chars.next()) {
+            if is_single_currency(c) {
+                consider(d + 1);
+            }
+        }
+    }
+    n - best
+}
+
+const HYPHENS: &[&str] = &["-", "–", "—", "--", "---", "——", "~"];
+
+/// Splits the remainder of a chunk at its infixes and emits the pieces.
+fn split_infixes<'a>(s: &'a str, emit: &mut impl FnMut(Token<'a>)) {
+    let mut start = 0; // start of the pending piece
+    let mut i = 0;
+    let mut prev: Option<char> = None;
+    while i < s.len() {
+        let c = s[i..].chars().next().expect("char boundary");
+        if let Some(len) = infix_at(s, i, c, prev) {
+            if i != 0 {
+                if i != start {
+                    emit(word(&s[start..i]));
+                }
+                emit(word(&s[i..i + len]));
+                start = i + len;
+            }
+            prev = s[..i + len].chars().next_back();
+            i += len;
+            continue;
+        }
+        prev = Some(c);
+        i += c.len_utf8();
+    }
+    if start < s.len() {
+        emit(word(&s[start..]));
+    }
+}
+
+/// Length of the infix starting at byte `i` (whose char is `c`, preceded by `prev`), if any.
+fn infix_at(s: &str, i: usize, c: char, prev: Option<char>) -> Option<usize> {
+    if c.is_ascii_alphanumeric() {
+        return None;
+    }
+    let next_at = |j: usize| s[j..].chars().next();
+    if c == '.' {
+        let dots = leading_dots(&s[i..]);
+        if dots >= 2 {
+            return Some(dots);
+        }
+    }
+    if c == '…' || is_icon(c) {
+        return Some(c.len_utf8());
+    }
+    let prev = prev?;
+    let after = i + c.len_utf8();
+    if prev.is_ascii_digit() && matches!(c, '+' | '-' | '*' | '^') {
+        if let Some(n) = next_at(after) {
+            if n.is_ascii_digit() || n == '-' {
+                return Some(1);
+            }
+        }
+    }
+    if c == '.' && (is_lower(prev) || is_quote(prev)) {
+        if let Some(n) = next_at(after) {
+            if is_upper(n) || is_quote(n) {
+                return Some(1);
+            }
+        }
+    }
+    if c == ',' && is_alpha(prev) && next_at(after).is_some_and(is_alpha) {
+        return Some(1);
+    }
+    if matches!(c, '-' | '–' | '—' | '~' | ':' | '<' | '>' | '=' | '/')
+        && (is_alpha(prev) || prev.is_ascii_digit())
+    {
+        for h in HYPHENS {
+            if s[i..].starts_with(h) && next_at(i + h.len()).is_some_and(is_alpha) {
+                return Some(h.len());
+            }
+        }
+        if matches!(c, ':' | '<' | '>' | '=' | '/') && next_at(after).is_some_and(is_alpha) {
+            return Some(1);
+        }
+    }
+    None
+}
+
+// ---- URLs ---------------------------------------------------------------------------------------
+
+fn url_regex() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        let host_char = r"[A-Za-z0-9\x{a1}-\x{ffff}]";
+        let pattern = format!(
+            concat!(
+                r"^(?:[\w+\-.]{{2,}}://)?",
+                r"(?:\S+(?::\S*)?@)?",
+                r"(?:(?P<ip>(?:[1-9]\d?|1\d\d|2[01]\d|22[0-3])(?:\.(?:1?\d{{1,2}}|2[0-4]\d|25[0-5])){{2}}",
+                r"(?:\.(?:[1-9]\d?|1\d\d|2[0-4]\d|25[0-4])))",
+                r"|(?:(?:{h}[A-Za-z0-9\x{{a1}}-\x{{ffff}}_-]{{0,62}})?{h}\.)+",
+                r"(?:[\p{{Ll}}\p{{Lo}}\p{{Mn}}\p{{Mc}}]{{2,63}}))",
+                r"(?::\d{{2,5}})?(?:[/?#]\S*)?$"
+            ),
+            h = host_char
+        );
+        Regex::new(&pattern).expect("URL pattern compiles")
+    })
+}
+
+/// Private and loopback IPv4 networks are not taken as URLs.
+fn is_private_ip(host: &str) -> bool {
+    let octets: Vec<u32> = host.split('.').filter_map(|o| o.parse().ok()).collect();
+    match octets.as_slice() {
+        [10, ..] | [127, ..] => true,
+        [169, 254, ..] | [192, 168, ..] => true,
+        [172, b, ..] => (16..=31).contains(b),
+        _ => false,
+    }
+}
+
+/// Whether a chunk remainder is kept whole as a URL, an e-mail address or a domain name.
+fn looks_like_url(s: &str) -> bool {
+    // Every form has a dot between host labels; most words have none, so skip the regex.
+    if !s.contains('.') {
+        return false;
+    }
+    let re = url_regex();
+    match re.captures(s) {
+        None => false,
+        Some(caps) => match caps.name("ip") {
+            Some(ip) if is_private_ip(ip.as_str()) => {
+                // The private-IP branch is refused; the host-name branch cannot match digits-only TLDs.
+                false
+            }
+            _ => true,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        split_words(text, &mut out);
+        out
+    }
+
+    #[test]
+    fn punctuation_is_split_off() {
+        assert_eq!(
+            words("\"Hello,\" she said."),
+            vec!["\"", "Hello", ",", "\"", "she", "said", "."]
+        );
+        assert_eq!(
+            words("a,b 1,000 a, b"),
+            vec!["a", ",", "b", "1,000", "a", ",", "b"]
+        );
+        assert_eq!(
+            words("(Mr.) Mr.) :) (: :-)"),
+            vec!["(", "Mr.", ")", "Mr.", ")", ":)", "(:", ":-)"]
+        );
+    }
+
+    #[test]
+    fn contractions_and_clitics() {
+        assert_eq!(
+            words("don't DON'T can't've John's"),
+            vec!["do", "n't", "DON'T", "ca", "n't", "'ve", "John", "'s"]
+        );
+        assert_eq!(words("Wed.,"), vec!["We", "d.", ","]);
+        assert_eq!(words("great:)"), vec!["great", ":)"]);
+        assert_eq!(
+            words("''hi'' «a» ...hi..."),
+            vec!["''", "hi", "''", "«", "a", "»", "...", "hi", "..."]
+        );
+    }
+
+    #[test]
+    fn numbers_units_currency() {
+        assert_eq!(words("$100 ©2020 ©"), vec!["$", "100", "©", "2020", "©"]);
+        assert_eq!(
+            words("US$5 C$5 (C$)"),
+            vec!["US$", "5", "C$", "5", "(", "C$", ")"]
+        );
+        assert_eq!(
+            words("10km 5g 10% 3K 2in"),
+            vec!["10", "km", "5", "g", "10", "%", "3", "K", "2", "in"]
+        );
+        assert_eq!(
+            words("+5 +a 5+ §3 =a ^a *a* #tag @user"),
+            vec![
+                "+5", "+", "a", "5", "+", "§", "3", "=", "a", "^a", "*", "a", "*", "#", "tag",
+                "@user"
+            ]
+        );
+    }
+
+    #[test]
+    fn infixes() {
+        assert_eq!(
+            words("a--b a-b 3-4 a~b"),
+            vec!["a", "--", "b", "a", "-", "b", "3", "-", "4", "a", "~", "b"]
+        );
+        assert_eq!(
+            words("Mr. NASA. U.S. A. smith. I."),
+            vec!["Mr.", "NASA", ".", "U.S.", "A.", "smith", ".", "I."]
+        );
+        assert_eq!(
+            words("a.b.c x....y  a…b"),
+            vec!["a.b.c", "x", "....", "y", "a", "…", "b"]
+        );
+        assert_eq!(
+            words("3/4 a/b a:b"),
+            vec!["3/4", "a", "/", "b", "a", ":", "b"]
+        );
+    }
+
+    #[test]
+    fn urls_stay_whole() {
+        assert_eq!(
+            words("end.The e.g. http://x.com/a?b=1. www.foo.org,"),
+            vec![
+                "end",
+                ".",
+                "The",
+                "e.g.",
+                "http://x.com/a?b=1",
+                ".",
+                "www.foo.org",
+                ","
+            ]
+        );
+        assert_eq!(
+            words("hello.world file.txt 1.5"),
+            vec!["hello.world", "file.txt", "1.5"]
+        );
+        assert_eq!(
+            words("10.0.0.1 8.8.8.8 user@example.com foo:bar@x.com"),
+            vec!["10.0.0.1", "8.8.8.8", "user@example.com", "foo:bar@x.com"]
+        );
+    }
+
+    #[test]
+    fn whitespace_tokens() {
+        let mut tokens = Vec::new();
+        for_each_token("a  b\nc \n d", |t| tokens.push((t.text, t.is_space)));
+        assert_eq!(
+            tokens,
+            vec![
+                ("a", false),
+                (" ", true),
+                ("b", false),
+                ("\n", true),
+                ("c", false),
+                ("\n ", true),
+                ("d", false)
+            ]
+        );
+        assert!(words("").is_empty());
+        assert!(words(" \t\n\u{1f} ").is_empty());
+    }
+}

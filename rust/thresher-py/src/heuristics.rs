@@ -1,0 +1,224 @@
+//! Bindings of the heuristic filter families (Gopher, C4, FineWeb, RefinedWeb) and of the word
+//! splitters they use: text column in, signal batch (or list column) out, GIL released.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::{Array, RecordBatch, UInt64Array};
+use arrow_data::ArrayData;
+use arrow_pyarrow::PyArrowType;
+use pyo3::prelude::*;
+use thresher_core::parallel::map_rows;
+use thresher_core::signals::heuristic_text::Profile;
+use thresher_core::signals::{c4, fineweb, gopher_quality, gopher_repetition, refinedweb};
+use thresher_core::text::splitters::{count_sentences_english, WordSplitter};
+use thresher_core::{CoreError, TextColumn};
+
+use crate::convert::{guarded, signals_to_batch, to_array};
+
+fn profile(name: &str) -> Result<Profile, CoreError> {
+    Profile::parse(name).ok_or_else(|| {
+        CoreError::InvalidArgument(format!(
+            "unknown profile {name:?}; expected datatrove, fineweb-2024, dclm, dolma or c4-original"
+        ))
+    })
+}
+
+/// Gopher quality signals (word count, word length, symbol ratios, bullets, ellipses, letters, stop words).
+#[pyfunction]
+fn gopher_quality_signals(
+    py: Python<'_>,
+    text: PyArrowType<ArrayData>,
+    profile_name: String,
+    splitter_name: String,
+    stop_words: Vec<String>,
+) -> PyResult<PyArrowType<RecordBatch>> {
+    let array = to_array(text.0);
+    let batch = guarded(py, || {
+        let column = TextColumn::try_new(array.as_ref())?;
+        let config = gopher_quality::GopherQualityConfig::new(
+            profile(&profile_name)?,
+            splitter(&splitter_name)?,
+            stop_words,
+        );
+        signals_to_batch(gopher_quality::compute(column, &config))
+    })?;
+    Ok(PyArrowType(batch))
+}
+
+/// Gopher repetition signals (duplicated lines/paragraphs, top and duplicated n-grams).
+#[pyfunction]
+fn gopher_repetition_signals(
+    py: Python<'_>,
+    text: PyArrowType<ArrayData>,
+    profile_name: String,
+    splitter_name: String,
+) -> PyResult<PyArrowType<RecordBatch>> {
+    let array = to_array(text.0);
+    let batch = guarded(py, || {
+        let column = TextColumn::try_new(array.as_ref())?;
+        let config = gopher_repetition::GopherRepetitionConfig {
+            profile: profile(&profile_name)?,
+            splitter: splitter(&splitter_name)?,
+        };
+        signals_to_batch(gopher_repetition::compute(column, &config))
+    })?;
+    Ok(PyArrowType(batch))
+}
+
+/// C4 line rules: (signals, rewritten text).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (text, profile_name, remove_citations, filter_no_terminal_punct, min_words_per_line, max_word_length, filter_lorem_ipsum, filter_javascript, filter_curly_bracket, filter_policy))]
+fn c4_quality_signals(
+    py: Python<'_>,
+    text: PyArrowType<ArrayData>,
+    profile_name: String,
+    remove_citations: bool,
+    filter_no_terminal_punct: bool,
+    min_words_per_line: Option<usize>,
+    max_word_length: Option<usize>,
+    filter_lorem_ipsum: bool,
+    filter_javascript: bool,
+    filter_curly_bracket: bool,
+    filter_policy: bool,
+) -> PyResult<(PyArrowType<RecordBatch>, PyArrowType<ArrayData>)> {
+    let array = to_array(text.0);
+    let (batch, texts) = guarded(py, || {
+        let column = TextColumn::try_new(array.as_ref())?;
+        let config = c4::C4Config {
+            profile: profile(&profile_name)?,
+            remove_citations,
+            filter_no_terminal_punct,
+            min_words_per_line,
+            max_word_length,
+            filter_lorem_ipsum,
+            filter_javascript,
+            filter_curly_bracket,
+            filter_policy,
+        };
+        let (signals, texts) = c4::compute(column, &config);
+        Ok((signals_to_batch(signals)?, texts.to_data()))
+    })?;
+    Ok((PyArrowType(batch), PyArrowType(texts)))
+}
+
+/// FineWeb quality signals (punctuated lines, short lines, duplicated-line characters, newlines per word).
+#[pyfunction]
+fn fineweb_quality_signals(
+    py: Python<'_>,
+    text: PyArrowType<ArrayData>,
+    profile_name: String,
+    splitter_name: String,
+    short_line_length: usize,
+) -> PyResult<PyArrowType<RecordBatch>> {
+    let array = to_array(text.0);
+    let batch = guarded(py, || {
+        let column = TextColumn::try_new(array.as_ref())?;
+        let config = fineweb::FinewebConfig {
+            profile: profile(&profile_name)?,
+            splitter: splitter(&splitter_name)?,
+            short_line_length,
+        };
+        signals_to_batch(fineweb::compute(column, &config))
+    })?;
+    Ok(PyArrowType(batch))
+}
+
+/// RefinedWeb line corrections (DCLM's reproduction): (signals, rewritten text).
+#[pyfunction]
+fn refinedweb_line_signals(
+    py: Python<'_>,
+    text: PyArrowType<ArrayData>,
+    max_uppercase_ratio: f64,
+    max_numeric_ratio: f64,
+    remove_counters: bool,
+    min_words_per_line: usize,
+    max_words_for_substrings: usize,
+) -> PyResult<(PyArrowType<RecordBatch>, PyArrowType<ArrayData>)> {
+    let array = to_array(text.0);
+    let (batch, texts) = guarded(py, || {
+        let column = TextColumn::try_new(array.as_ref())?;
+        let config = refinedweb::RefinedwebConfig {
+            max_uppercase_ratio,
+            max_numeric_ratio,
+            remove_counters,
+            min_words_per_line,
+            max_words_for_substrings,
+        };
+        let (signals, texts) = refinedweb::compute(column, &config);
+        Ok((signals_to_batch(signals)?, texts.to_data()))
+    })?;
+    Ok((PyArrowType(batch), PyArrowType(texts)))
+}
+
+fn splitter(name: &str) -> Result<WordSplitter, CoreError> {
+    WordSplitter::parse(name).ok_or_else(|| {
+        CoreError::InvalidArgument(format!(
+            "unknown word splitter {name:?}; expected spacy_en, uax29 or whitespace"
+        ))
+    })
+}
+
+/// The words of every row as a list<string> column (nulls stay null).
+#[pyfunction]
+fn split_words(
+    py: Python<'_>,
+    text: PyArrowType<ArrayData>,
+    splitter_name: String,
+) -> PyResult<PyArrowType<ArrayData>> {
+    let array = to_array(text.0);
+    let out = guarded(py, || {
+        let column = TextColumn::try_new(array.as_ref())?;
+        let split = splitter(&splitter_name)?;
+        let rows: Vec<Option<Vec<String>>> = map_rows(column, |t| {
+            t.map(|t| {
+                let mut words = Vec::new();
+                split.split(t, &mut words);
+                words.into_iter().map(str::to_owned).collect()
+            })
+        });
+        let mut builder = ListBuilder::new(StringBuilder::new());
+        for row in rows {
+            match row {
+                Some(words) => {
+                    for w in words {
+                        builder.values().append_value(w);
+                    }
+                    builder.append(true);
+                }
+                None => builder.append(false),
+            }
+        }
+        let list: Arc<dyn Array> = Arc::new(builder.finish());
+        Ok(list.to_data())
+    })?;
+    Ok(PyArrowType(out))
+}
+
+/// Sentence counts of every row under the English rule-based sentence splitter.
+#[pyfunction]
+fn count_sentences(
+    py: Python<'_>,
+    text: PyArrowType<ArrayData>,
+) -> PyResult<PyArrowType<ArrayData>> {
+    let array = to_array(text.0);
+    let out = guarded(py, || {
+        let column = TextColumn::try_new(array.as_ref())?;
+        let counts: Vec<Option<u64>> =
+            map_rows(column, |t| t.map(|t| count_sentences_english(t) as u64));
+        Ok(UInt64Array::from(counts).into_data())
+    })?;
+    Ok(PyArrowType(out))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(split_words, m)?)?;
+    m.add_function(wrap_pyfunction!(count_sentences, m)?)?;
+    m.add_function(wrap_pyfunction!(gopher_quality_signals, m)?)?;
+    m.add_function(wrap_pyfunction!(gopher_repetition_signals, m)?)?;
+    m.add_function(wrap_pyfunction!(c4_quality_signals, m)?)?;
+    m.add_function(wrap_pyfunction!(fineweb_quality_signals, m)?)?;
+    m.add_function(wrap_pyfunction!(refinedweb_line_signals, m)?)?;
+    Ok(())
+}
