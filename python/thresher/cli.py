@@ -4,6 +4,8 @@ filter run PIPELINE [--output DIR] [--set key.path=value]... [--workers N] [--fo
 filter run PIPELINE --executor slurm [--dry-run] [--wait]   (also ray; see docs/executors.md)
 filter status OUT        done/running/failed tasks of an output directory
 filter validate PIPELINE [--set ...]
+filter train-classifier [CONFIG] [--input ...] [--label-column ...] [--set ...]
+filter annotate PIPELINE --output FILE [--size N] [--strata COL...]
 filter schema            JSON Schema of pipeline files
 filter report OUT        HTML report of an output directory (charts, drop reasons, samples)
 filter inspect OUT --reason STEP:REASON [-n 5]
@@ -19,6 +21,7 @@ import logging
 import sys
 
 from thresher import dedup_report
+from thresher.classify.commands import add_annotate_parser, add_train_parser
 from thresher.config import ConfigError, load_pipeline, pipeline_json_schema
 from thresher.io.readers import InputError
 from thresher.logs import LOG_FORMATS, configure_logging, emit_event
@@ -62,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a pipeline file without running it")
     _add_pipeline_args(validate)
 
+    add_train_parser(sub)
+    add_annotate_parser(sub)
     sub.add_parser("schema", help="print the JSON Schema of pipeline files")
     sub.add_parser("steps", help="list step types and their parameters")
     add_report_commands(sub)
@@ -164,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_report_command(args)
         if args.command == "validate":
             return cmd_validate(args)
+        if args.command in ("train-classifier", "annotate"):
+            from thresher.classify import commands
+
+            return commands.run(args)
         if args.command == "status":
             from thresher.executors.dispatch import cmd_status
 

@@ -36,7 +36,9 @@ from thresher.mixing.counting import (
     write_counts,
 )
 from thresher.mixing.manifest import manifest_rows, totals, write_manifest
+from thresher.mixing.phases import PhaseSpec, check_phases
 from thresher.mixing.sampling import group_seed, select_repeats
+from thresher.mixing.skill_mix import SkillMixer
 from thresher.steps.base import Decision, GlobalStep, StepContext, StepParams
 from thresher.steps.registry import register_step
 from thresher.tokens import TokenCounter, TokenizerConfig
@@ -90,6 +92,7 @@ class MixParams(CountParams):
     )
     epoch_column: str = "epoch"
     weight_column: str = "sample_weight"
+    phases: list[PhaseSpec] | None = Field(None, description="Skill mix: phases with conditions and skill shares")
 
     @field_validator("budget", mode="before")
     @classmethod
@@ -105,6 +108,9 @@ class MixParams(CountParams):
 
     @model_validator(mode="after")
     def _method_needs(self) -> MixParams:
+        if self.phases:  # budgets, language policy and caps are per phase
+            check_phases(self.phases)
+            return self
         needs = {"unimax": "budget", "temperature": "temperature", "weights": "weights", "budgets": "budgets"}
         key = needs.get(self.method)
         if key is not None and not getattr(self, key):
@@ -218,6 +224,25 @@ class Mix(_CountingStep):
     Params = MixParams
     params: MixParams
 
+    def __init__(self, name: str, params: MixParams) -> None:
+        super().__init__(name, params)
+        self._skills = SkillMixer(self, params.phases) if params.phases else None
+
+    def map_start(self, context: StepContext) -> None:
+        super().map_start(context)
+        if self._skills:
+            self._skills.map_start()
+
+    def map_batch(self, context: StepContext, text: pa.Array, batch: pa.RecordBatch) -> None:
+        super().map_batch(context, text, batch)
+        if self._skills:
+            self._skills.map_batch(batch)
+
+    def map_finish(self, context: StepContext) -> None:
+        super().map_finish(context)
+        if self._skills:
+            self._skills.map_finish(context)
+
     def reduce_phases(self) -> list[tuple[str, int]]:
         return [("count", 1), ("allocate", 1)]
 
@@ -232,7 +257,7 @@ class Mix(_CountingStep):
         if phase == "count":
             self._count(context)
         elif phase == "allocate":
-            self._allocate(context)
+            self._skills.allocate(context) if self._skills else self._allocate(context)
         else:
             raise ValueError(f"unknown phase {phase!r}")
 
@@ -308,6 +333,10 @@ class Mix(_CountingStep):
     def open(self, context: StepContext) -> None:
         docs = self._load_shard(context)
         self._tokens = docs.column("tokens").to_numpy()
+        if self._skills:
+            self._skills.open(context)
+            self._selection = self._skills.repeats(slice(None))[1]
+            return
         self._selection = np.load(context.work_dir / "selection" / f"{context.shard_index:05d}.npy")
 
     def close(self) -> None:
@@ -330,8 +359,13 @@ class Mix(_CountingStep):
         )
         keep = pc.is_null(reason)
         if p.output == "weight":
-            return Decision(keep=keep, reason=reason, extra_columns={p.weight_column: repeats})
-        return Decision(keep=keep, reason=reason, repeat=repeats, repeat_index_column=p.epoch_column)
+            decision = Decision(keep=keep, reason=reason, extra_columns={p.weight_column: repeats})
+        else:
+            decision = Decision(keep=keep, reason=reason, repeat=repeats, repeat_index_column=p.epoch_column)
+        if self._skills:
+            rows = slice(self._offset - len(repeats), self._offset)
+            decision = self._skills.decide(repeats, self._skills.repeats(rows)[0], decision)
+        return decision
 
 
 def _save_npy(path: Path, values: np.ndarray) -> None:

@@ -8,6 +8,7 @@ pub mod column;
 pub mod decont;
 pub mod dedup;
 pub mod error;
+pub mod fasttext;
 pub mod fuzzing;
 pub mod ids;
 pub mod linededup;

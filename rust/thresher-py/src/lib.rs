@@ -4,6 +4,7 @@
 mod convert;
 mod decont;
 mod dedup;
+mod fasttext;
 mod heuristics;
 mod script;
 mod signals;
@@ -15,6 +16,7 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     convert::register(m)?;
+    fasttext::register(m)?;
     decont::register(m)?;
     signals::register(m)?;
     dedup::register(m)?;
