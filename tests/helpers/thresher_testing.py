@@ -48,3 +48,12 @@ output:
 """
     )
     return path
+
+
+def python_path(*extra: Path) -> str:
+    """PYTHONPATH for a subprocess that must import the thresher under test: the in-place development
+    build (scripts/dev-build.sh) when there is one, else the installed package, plus `extra` folders."""
+    parts = [str(p) for p in extra]
+    if any((REPO / "python" / "thresher").glob("_core*.so")):
+        parts.insert(0, str(REPO / "python"))
+    return os.pathsep.join(parts)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from thresher_testing import python_path
 
 _SCRIPT = r"""
 import sys
@@ -38,7 +37,7 @@ print("torch loaded:", "torch" in sys.modules)
 
 
 def test_ask_llm_validates_and_explains_without_torch():
-    env = {"PYTHONPATH": str(REPO / "python"), "PATH": "/usr/bin:/bin"}
+    env = {"PYTHONPATH": python_path(), "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "ERR the transformers backend needs torch transformers" in out.stdout

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from thresher_testing import REPO, TESTS, make_docs
+from thresher_testing import REPO, TESTS, make_docs, python_path
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +76,7 @@ def corpus(tmp_path_factory) -> Path:
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "python"), str(TESTS / "helpers")])
+    env["PYTHONPATH"] = python_path(TESTS / "helpers")
     return env
 
 

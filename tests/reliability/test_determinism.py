@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from thresher_testing import REPO, TESTS
+from thresher_testing import REPO, TESTS, python_path
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def _digest(out: Path) -> dict[str, str]:
 
 
 def _run(pipeline: str, out: Path, workers: int, *extra: str) -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "python"), str(TESTS / "helpers")]))
+    env = dict(os.environ, PYTHONPATH=python_path(TESTS / "helpers"))
     cmd = [sys.executable, "-m", "thresher", "run", pipeline, "--output", str(out), "--workers", str(workers), "-q"]
     run = subprocess.run([*cmd, *extra], capture_output=True, text=True, cwd=REPO, env=env)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from thresher_testing import REPO
+from thresher_testing import REPO, python_path
 
 pytestmark = [
     pytest.mark.slow,
@@ -46,7 +46,7 @@ def peak_mib(tmp: Path, paths: list[str], name: str, extra_output: str = "") -> 
         capture_output=True,
         text=True,
         cwd=REPO,
-        env={"PYTHONPATH": str(REPO / "python"), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": python_path(), "PATH": "/usr/bin:/bin"},
     )
     assert run.returncode == 0, run.stderr[-3000:]
     return int(re.search(r"VMHWM_KB=(\d+)", run.stdout).group(1)) / 1024, out

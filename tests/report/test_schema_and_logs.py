@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from thresher.cli import main
-from thresher_testing import REPO, write_pipeline
+from thresher_testing import REPO, python_path, write_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def _run_logged(tmp_path: Path, shards: Path, *flags: str) -> subprocess.Complet
         capture_output=True,
         text=True,
         cwd=REPO,
-        env={"PYTHONPATH": str(REPO / "python"), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": python_path(), "PATH": "/usr/bin:/bin"},
     )
 
 
