@@ -175,7 +175,8 @@ def test_inspect_prints_sampled_documents_with_signals(quickstart_out: Path, cap
     assert main(["inspect", str(quickstart_out), "--reason", "char_classes", "-n", "20"]) == 0
     assert "showing 17" in capsys.readouterr().out
     assert main(["inspect", str(quickstart_out), "--reason", "kept", "-n", "1"]) == 0
-    assert "kept: 387 documents; showing 1" in capsys.readouterr().out
+    kept = json.loads((quickstart_out / "stats.json").read_text())["output_rows"]
+    assert f"kept: {kept} documents; showing 1" in capsys.readouterr().out
 
 
 def test_inspect_of_an_unknown_reason_lists_the_known_ones(quickstart_out: Path, capsys):

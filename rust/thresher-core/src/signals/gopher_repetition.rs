@@ -140,7 +140,8 @@ impl WordWindows {
         len_prefix.push(0);
         let mut acc = 0u64;
         for w in words {
-            let id = (hash_str(w) % (MOD - 1)) + 1;
+            // A non-zero id below MOD from the top bits of the word's hash.
+            let id = ((hash_str(w) >> 3) | 1).min(MOD - 1);
             acc = mulmod(acc, BASE) + id;
             if acc >= MOD {
                 acc -= MOD;
@@ -183,39 +184,45 @@ impl WordWindows {
 /// so each size is counted only where the next smaller one repeats; most of a typical document is
 /// never hashed past 2-grams.
 struct Repeats {
-    /// Per size 2..=5: (count, first position) of the n-grams counted.
+    /// Per size 2..=5 (index n - 2): does the n-gram starting at each word occur twice or more?
     multi: [Vec<bool>; 4],
-    /// Per size 2..=4: the most frequent n-gram as (count, first position, word chars).
+    /// Per size 2..=4: the most frequent n-gram as (count, first position).
     top: [Option<(u32, u32)>; 3],
 }
 
-fn find_repeats(
-    w: &WordWindows,
-    table: &mut PrehashedMap<(u32, u32)>,
-    longest_ties: bool,
-) -> Repeats {
+fn find_repeats(w: &WordWindows, table: &mut PrehashedMap<u32>, longest_ties: bool) -> Repeats {
     let total = w.lens.len();
     let mut out = Repeats {
         multi: Default::default(),
         top: [None; 3],
     };
+    // Each counted window gets the id of its n-gram; (count, first window) per id.
+    let mut class: Vec<u32> = Vec::with_capacity(total);
+    let mut counts: Vec<(u32, u32)> = Vec::with_capacity(total);
     for n in 2..=5usize {
         let windows = (total + 1).saturating_sub(n);
         let mut multi = vec![false; windows];
         table.clear();
-        for i in 0..windows {
+        class.clear();
+        class.resize(windows, u32::MAX);
+        counts.clear();
+        for (i, slot) in class.iter_mut().enumerate() {
             if n > 2 && !out.multi[n - 3][i] {
                 continue;
             }
-            let e = table.entry(w.key(i, n)).or_insert((0, i as u32));
-            e.0 += 1;
+            let id = *table.entry(w.key(i, n)).or_insert_with(|| {
+                counts.push((0, i as u32));
+                (counts.len() - 1) as u32
+            });
+            counts[id as usize].0 += 1;
+            *slot = id;
         }
         let mut best: Option<(u32, u32, usize)> = None;
-        for i in 0..windows {
-            if n > 2 && !out.multi[n - 3][i] {
+        for (i, &id) in class.iter().enumerate() {
+            if id == u32::MAX {
                 continue;
             }
-            let (count, first) = table[&w.key(i, n)];
+            let (count, first) = counts[id as usize];
             multi[i] = count >= 2;
             if n <= 4 && first as usize == i {
                 let chars = w.chars(i, n);
@@ -276,7 +283,7 @@ fn dup_ngram_chars_greedy(
     w: &WordWindows,
     repeats: &Repeats,
     n: usize,
-    seen: &mut PrehashedMap<(u32, u32)>,
+    seen: &mut PrehashedMap<u32>,
 ) -> usize {
     let total = w.lens.len();
     if total < n {
@@ -297,7 +304,7 @@ fn dup_ngram_chars_greedy(
                 idx += n;
             }
             std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert((0, 0));
+                slot.insert(0);
                 idx += 1;
             }
         }
