@@ -44,7 +44,7 @@ from thresher.classify.train import cross_validate, evaluate, make_learner  # no
 
 TARGET_F1 = 0.90
 TARGET_AUC = 0.80
-EXCLUDED_STEPS = {"classifier", "ask_llm", "language", "language_counts", "mix"}
+EXCLUDED_STEPS = {"classifier", "ask_llm", "language", "language_counts", "mix", "bloom_dedup", "decontaminate"}
 
 
 def shared_data() -> Path:
@@ -109,7 +109,7 @@ def heuristic_aucs(table: pa.Table, y: np.ndarray) -> dict:
     text = table.column("text").combine_chunks()
     batch = pa.RecordBatch.from_arrays([text], names=["text"])
     out = {}
-    overall = np.ones(len(y), dtype=bool)
+    by_profile: dict[str, np.ndarray] = {}  # pass every step of a profile
     for step_type, cls in sorted(all_step_classes().items()):
         if step_type in EXCLUDED_STEPS or getattr(cls, "is_global", False):
             continue
@@ -139,11 +139,13 @@ def heuristic_aucs(table: pa.Table, y: np.ndarray) -> dict:
                 continue
             name = step_type if profile is None else f"{step_type}[{profile}]"
             out[name] = {"roc_auc": m.roc_auc(y, keep.astype(float)), "pass_rate": float(keep.mean())}
-            overall &= keep
-    out["all heuristics (pass all)"] = {
-        "roc_auc": m.roc_auc(y, overall.astype(float)),
-        "pass_rate": float(overall.mean()),
-    }
+            if profile is not None:
+                by_profile[profile] = by_profile.get(profile, np.ones(len(y), dtype=bool)) & keep
+    for profile, keep in sorted(by_profile.items()):
+        out[f"all profile steps [{profile}]"] = {
+            "roc_auc": m.roc_auc(y, keep.astype(float)),
+            "pass_rate": float(keep.mean()),
+        }
     return out
 
 
