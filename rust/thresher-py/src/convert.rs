@@ -56,6 +56,19 @@ pub fn to_array(data: ArrayData) -> ArrayRef {
     make_array(data)
 }
 
+/// The common shape of a signal binding: a text column in, the core's signal batch out, with the GIL
+/// released and errors mapped by [`guarded`].
+pub fn text_signals<F>(py: Python<'_>, text: ArrayData, compute: F) -> PyResult<RecordBatch>
+where
+    F: FnOnce(thresher_core::TextColumn<'_>) -> Result<SignalBatch, CoreError> + Send,
+{
+    let array = to_array(text);
+    guarded(py, || {
+        let column = thresher_core::TextColumn::try_new(array.as_ref())?;
+        signals_to_batch(compute(column)?)
+    })
+}
+
 /// Packs named signal columns into a record batch (nullable columns, names as given).
 pub fn signals_to_batch(signals: SignalBatch) -> Result<RecordBatch, CoreError> {
     let fields: Vec<Field> = signals

@@ -14,7 +14,7 @@ use thresher_core::signals::{c4, fineweb, gopher_quality, gopher_repetition, ref
 use thresher_core::text::splitters::{count_sentences_english, WordSplitter};
 use thresher_core::{CoreError, TextColumn};
 
-use crate::convert::{guarded, signals_to_batch, to_array};
+use crate::convert::{guarded, signals_to_batch, text_signals, to_array};
 
 fn profile(name: &str) -> Result<Profile, CoreError> {
     Profile::parse(name).ok_or_else(|| {
@@ -33,15 +33,13 @@ fn gopher_quality_signals(
     splitter_name: String,
     stop_words: Vec<String>,
 ) -> PyResult<PyArrowType<RecordBatch>> {
-    let array = to_array(text.0);
-    let batch = guarded(py, || {
-        let column = TextColumn::try_new(array.as_ref())?;
+    let batch = text_signals(py, text.0, |column| {
         let config = gopher_quality::GopherQualityConfig::new(
             profile(&profile_name)?,
             splitter(&splitter_name)?,
             stop_words,
         );
-        signals_to_batch(gopher_quality::compute(column, &config))
+        Ok(gopher_quality::compute(column, &config))
     })?;
     Ok(PyArrowType(batch))
 }
@@ -54,14 +52,12 @@ fn gopher_repetition_signals(
     profile_name: String,
     splitter_name: String,
 ) -> PyResult<PyArrowType<RecordBatch>> {
-    let array = to_array(text.0);
-    let batch = guarded(py, || {
-        let column = TextColumn::try_new(array.as_ref())?;
+    let batch = text_signals(py, text.0, |column| {
         let config = gopher_repetition::GopherRepetitionConfig {
             profile: profile(&profile_name)?,
             splitter: splitter(&splitter_name)?,
         };
-        signals_to_batch(gopher_repetition::compute(column, &config))
+        Ok(gopher_repetition::compute(column, &config))
     })?;
     Ok(PyArrowType(batch))
 }
@@ -112,15 +108,13 @@ fn fineweb_quality_signals(
     splitter_name: String,
     short_line_length: usize,
 ) -> PyResult<PyArrowType<RecordBatch>> {
-    let array = to_array(text.0);
-    let batch = guarded(py, || {
-        let column = TextColumn::try_new(array.as_ref())?;
+    let batch = text_signals(py, text.0, |column| {
         let config = fineweb::FinewebConfig {
             profile: profile(&profile_name)?,
             splitter: splitter(&splitter_name)?,
             short_line_length,
         };
-        signals_to_batch(fineweb::compute(column, &config))
+        Ok(fineweb::compute(column, &config))
     })?;
     Ok(PyArrowType(batch))
 }

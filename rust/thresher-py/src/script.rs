@@ -5,9 +5,8 @@ use arrow_data::ArrayData;
 use arrow_pyarrow::PyArrowType;
 use pyo3::prelude::*;
 use thresher_core::signals::script;
-use thresher_core::TextColumn;
 
-use crate::convert::{guarded, signals_to_batch, to_array};
+use crate::convert::text_signals;
 
 /// Dominant Unicode script of each row's letters and the share of letters in it.
 #[pyfunction]
@@ -15,12 +14,7 @@ fn script_signals(
     py: Python<'_>,
     text: PyArrowType<ArrayData>,
 ) -> PyResult<PyArrowType<RecordBatch>> {
-    let array = to_array(text.0);
-    let batch = guarded(py, || {
-        let column = TextColumn::try_new(array.as_ref())?;
-        signals_to_batch(script::compute(column))
-    })?;
-    Ok(PyArrowType(batch))
+    text_signals(py, text.0, |column| Ok(script::compute(column))).map(PyArrowType)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

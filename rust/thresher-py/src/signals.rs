@@ -5,9 +5,8 @@ use arrow_data::ArrayData;
 use arrow_pyarrow::PyArrowType;
 use pyo3::prelude::*;
 use thresher_core::signals::{char_classes, text_length};
-use thresher_core::TextColumn;
 
-use crate::convert::{guarded, signals_to_batch, to_array};
+use crate::convert::text_signals;
 
 /// Size signals (chars, bytes, words, lines, ...) of every row of a string array.
 #[pyfunction]
@@ -15,12 +14,7 @@ fn text_length_signals(
     py: Python<'_>,
     text: PyArrowType<ArrayData>,
 ) -> PyResult<PyArrowType<RecordBatch>> {
-    let array = to_array(text.0);
-    let batch = guarded(py, || {
-        let column = TextColumn::try_new(array.as_ref())?;
-        signals_to_batch(text_length::compute(column))
-    })?;
-    Ok(PyArrowType(batch))
+    text_signals(py, text.0, |column| Ok(text_length::compute(column))).map(PyArrowType)
 }
 
 /// Character-class fractions (letters, digits, punctuation, ...) of every row of a string array.
@@ -29,12 +23,7 @@ fn char_class_signals(
     py: Python<'_>,
     text: PyArrowType<ArrayData>,
 ) -> PyResult<PyArrowType<RecordBatch>> {
-    let array = to_array(text.0);
-    let batch = guarded(py, || {
-        let column = TextColumn::try_new(array.as_ref())?;
-        signals_to_batch(char_classes::compute(column))
-    })?;
-    Ok(PyArrowType(batch))
+    text_signals(py, text.0, |column| Ok(char_classes::compute(column))).map(PyArrowType)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
