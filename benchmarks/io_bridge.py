@@ -82,19 +82,23 @@ def time_it(fn, *args) -> float:
 
 
 def peak_rss_mb(src: Path, out: Path) -> float:
-    """Peak RSS of a fresh process running the pipeline on one shard (its own rusage, via wait4)."""
+    """Peak RSS of a fresh process running the pipeline on one shard.
+
+    Read from the child's own VmHWM: ru_maxrss would carry over this (large) parent's high-water mark
+    through fork, while exec gives the child a new address space with its own VmHWM."""
     code = (
         "import sys; sys.path.insert(0, sys.argv[3]); from io_bridge import thresher_run; "
-        "from pathlib import Path; thresher_run(Path(sys.argv[1]), Path(sys.argv[2]))"
+        "from pathlib import Path; thresher_run(Path(sys.argv[1]), Path(sys.argv[2])); "
+        "print(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])"
     )
-    child = subprocess.Popen(
+    done = subprocess.run(
         [sys.executable, "-c", code, str(src), str(out), str(Path(__file__).parent)],
         env={**os.environ, "RAYON_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    _, status, usage = os.wait4(child.pid, 0)
-    if status != 0:
-        raise RuntimeError(f"benchmark child failed with status {status}")
-    return usage.ru_maxrss / 1024
+    return int(done.stdout.strip().splitlines()[-1]) / 1024
 
 
 def main() -> None:

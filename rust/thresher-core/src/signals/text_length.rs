@@ -16,82 +16,73 @@ pub struct TextLength {
     pub max_line_chars: u64,
 }
 
-/// Measures one document in a single pass over its characters (this step sits on the I/O path of
+/// Measures one document line by line, decoding characters only in non-ASCII lines (this step sits on the I/O path of
 /// every pipeline, so it must cost about as much as reading the text once).
 ///
 /// Lines end at `\n`, `\r\n` or a lone `\r`; a trailing line end does not start an extra line.
 /// Words are maximal runs of non-whitespace characters.
 pub fn measure(text: &str) -> TextLength {
+    let bytes = text.as_bytes();
     let mut out = TextLength {
-        bytes: text.len() as u64,
+        bytes: bytes.len() as u64,
         ..TextLength::default()
     };
-    let mut line = LineState::default();
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        // ASCII fast path: most web text is ASCII, and decoding a char costs more than a table test.
-        let (is_line_end, is_space, is_cr) = if b < 0x80 {
-            i += 1;
-            (
-                b == b'\n' || b == b'\r',
-                matches!(b, b'\t' | 0x0B | 0x0C | b' '),
-                b == b'\r',
-            )
+    let mut pos = 0;
+    while pos < bytes.len() {
+        // Line ends are ASCII, so memchr over the bytes never splits a character.
+        let end = memchr::memchr2(b'\n', b'\r', &bytes[pos..]).map_or(bytes.len(), |p| pos + p);
+        let (chars, words) = measure_line(&text[pos..end]);
+        out.chars += chars;
+        out.words += words;
+        out.lines += 1;
+        out.non_empty_lines += u64::from(words > 0);
+        out.max_line_chars = out.max_line_chars.max(chars);
+        if end == bytes.len() {
+            break;
+        }
+        let line_end = if bytes[end] == b'\r' && bytes.get(end + 1) == Some(&b'\n') {
+            2
         } else {
-            let c = text[i..]
-                .chars()
-                .next()
-                .expect("index is on a char boundary");
-            i += c.len_utf8();
-            (false, c.is_whitespace(), false)
+            1
         };
-        out.chars += 1;
-        if is_line_end {
-            let second_half_of_crlf = b == b'\n' && line.after_cr;
-            line.after_cr = is_cr;
-            line.in_word = false;
-            if !second_half_of_crlf {
-                line.finish(&mut out);
-            }
-            continue;
-        }
-        line.after_cr = false;
-        line.chars += 1;
-        if is_space {
-            line.in_word = false;
-        } else {
-            line.has_content = true;
-            if !line.in_word {
-                out.words += 1;
-                line.in_word = true;
-            }
-        }
-    }
-    if !text.is_empty() && !text.ends_with(['\n', '\r']) {
-        line.finish(&mut out);
+        out.chars += line_end as u64;
+        pos = end + line_end;
     }
     out
 }
 
-#[derive(Default)]
-struct LineState {
-    chars: u64,
-    has_content: bool,
-    in_word: bool,
-    after_cr: bool,
+/// Characters and words of one line (no line end inside). Most lines of web text are ASCII even
+/// when their document is not: those take a byte loop with no character decoding.
+fn measure_line(line: &str) -> (u64, u64) {
+    let mut words = 0u64;
+    let mut previous_was_space = true;
+    if line.is_ascii() {
+        for &b in line.as_bytes() {
+            let space = ASCII_SPACE[b as usize];
+            words += u64::from(previous_was_space & !space);
+            previous_was_space = space;
+        }
+        return (line.len() as u64, words);
+    }
+    let mut chars = 0u64;
+    for c in line.chars() {
+        chars += 1;
+        let space = c.is_whitespace();
+        words += u64::from(previous_was_space & !space);
+        previous_was_space = space;
+    }
+    (chars, words)
 }
 
-impl LineState {
-    fn finish(&mut self, out: &mut TextLength) {
-        out.lines += 1;
-        out.non_empty_lines += u64::from(self.has_content);
-        out.max_line_chars = out.max_line_chars.max(self.chars);
-        self.chars = 0;
-        self.has_content = false;
-    }
-}
+/// ASCII white space as Unicode's White_Space property has it (line ends never reach the table).
+const ASCII_SPACE: [bool; 128] = {
+    let mut table = [false; 128];
+    table[b'\t' as usize] = true;
+    table[0x0B] = true;
+    table[0x0C] = true;
+    table[b' ' as usize] = true;
+    table
+};
 
 /// Signal names, in output order.
 pub const SIGNALS: [&str; 6] = [
