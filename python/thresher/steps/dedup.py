@@ -156,6 +156,38 @@ def _verdict_decision(removed: pa.Array, reason: str) -> Decision:
 
 
 # -- exact dedup ---------------------------------------------------------------------------------
+class _VerdictApplyMixin:
+    """The apply phase shared by exact and MinHash dedup: read this shard's verdicts (written by the
+    reduce), hand out cluster signals batch by batch, drop the removed rows with `duplicate_reason`,
+    and check at close that every verdict was consumed."""
+
+    duplicate_reason: str
+
+    def verdict_files(self, context: StepContext) -> list[str]:
+        raise NotImplementedError
+
+    def open(self, context: StepContext) -> None:
+        shard = _shard_index(context)
+        map_stats = context.work_dir / "map" / f"shard_{shard:06d}.json"
+        expected = read_json(map_stats)["documents"] if map_stats.exists() else None
+        verdicts = _core.shard_dup_verdicts(self.verdict_files(context), shard)
+        self._applier = _VerdictApplier(verdicts, expected)
+        self._where = f"{self.name} shard {context.shard_name}"
+
+    def compute_signals(self, text: pa.Array, batch: pa.RecordBatch) -> pa.RecordBatch:
+        cluster, size, removed = self._applier.next_batch(len(text))
+        self._removed = removed
+        return pa.RecordBatch.from_arrays([cluster, size], names=["cluster_id", "cluster_size"])
+
+    def decide(self, signals: pa.RecordBatch, batch: pa.RecordBatch) -> Decision:
+        return _verdict_decision(self._removed, self.duplicate_reason)
+
+    def close(self) -> None:
+        if getattr(self, "_applier", None) is not None:
+            self._applier.check_complete(self._where)
+            self._applier = None
+
+
 class ExactDedupParams(_KeepParams):
     normalization: Literal["none", "whitespace", "minhash"] = Field(
         "whitespace",
@@ -165,10 +197,11 @@ class ExactDedupParams(_KeepParams):
 
 
 @register_step
-class ExactDedup(_RuntimeStateMixin, GlobalStep):
+class ExactDedup(_VerdictApplyMixin, _RuntimeStateMixin, GlobalStep):
     """Exact duplicates across all shards by a 128-bit hash of the normalised text; keeps one per group."""
 
     type = "exact_dedup"
+    duplicate_reason = "duplicate"
     Params = ExactDedupParams
     params: ExactDedupParams
 
@@ -176,7 +209,7 @@ class ExactDedup(_RuntimeStateMixin, GlobalStep):
         return [pa.field("cluster_id", pa.int64()), pa.field("cluster_size", pa.uint32())]
 
     def reasons(self) -> list[str]:
-        return ["duplicate"]
+        return [self.duplicate_reason]
 
     def reduce_phases(self) -> list[tuple[str, int]]:
         return [("buckets", self.params.buckets)]
@@ -208,27 +241,9 @@ class ExactDedup(_RuntimeStateMixin, GlobalStep):
         write_json_atomic(out.with_suffix(".json"), stats)
 
     # apply
-    def open(self, context: StepContext) -> None:
+    def verdict_files(self, context: StepContext) -> list[str]:
         verdict_dir = context.work_dir / "verdicts"
-        files = [str(verdict_dir / f"bucket_{b:05d}.bin") for b in range(self.params.buckets)]
-        shard = _shard_index(context)
-        map_stats = context.work_dir / "map" / f"shard_{shard:06d}.json"
-        expected = read_json(map_stats)["documents"] if map_stats.exists() else None
-        self._applier = _VerdictApplier(_core.shard_dup_verdicts(files, shard), expected)
-        self._where = f"{self.name} shard {context.shard_name}"
-
-    def compute_signals(self, text: pa.Array, batch: pa.RecordBatch) -> pa.RecordBatch:
-        cluster, size, removed = self._applier.next_batch(len(text))
-        self._removed = removed
-        return pa.RecordBatch.from_arrays([cluster, size], names=["cluster_id", "cluster_size"])
-
-    def decide(self, signals: pa.RecordBatch, batch: pa.RecordBatch) -> Decision:
-        return _verdict_decision(self._removed, "duplicate")
-
-    def close(self) -> None:
-        if getattr(self, "_applier", None) is not None:
-            self._applier.check_complete(self._where)
-            self._applier = None
+        return [str(verdict_dir / f"bucket_{b:05d}.bin") for b in range(self.params.buckets)]
 
     def summary(self, context: StepContext) -> dict[str, Any] | None:
         maps = [read_json(p) for p in sorted((context.work_dir / "map").glob("shard_*.json"))]
@@ -310,10 +325,11 @@ class SpacyWordSplits:
 
 
 @register_step
-class MinhashDedup(_RuntimeStateMixin, GlobalStep):
+class MinhashDedup(_VerdictApplyMixin, _RuntimeStateMixin, GlobalStep):
     """Near duplicates by MinHash-LSH over word shingles, across all shards; keeps one per cluster."""
 
     type = "minhash_dedup"
+    duplicate_reason = "near_duplicate"
     Params = MinhashDedupParams
     params: MinhashDedupParams
 
@@ -326,7 +342,7 @@ class MinhashDedup(_RuntimeStateMixin, GlobalStep):
         return [pa.field("cluster_id", pa.int64()), pa.field("cluster_size", pa.uint32())]
 
     def reasons(self) -> list[str]:
-        return ["near_duplicate"]
+        return [self.duplicate_reason]
 
     def reduce_phases(self) -> list[tuple[str, int]]:
         return [("buckets", self.params.bands * self.params.lsh_partitions), ("clusters", 1)]
@@ -416,26 +432,8 @@ class MinhashDedup(_RuntimeStateMixin, GlobalStep):
             raise ValueError(f"unknown phase {phase!r}")
 
     # apply
-    def open(self, context: StepContext) -> None:
-        shard = _shard_index(context)
-        map_stats = context.work_dir / "map" / f"shard_{shard:06d}.json"
-        expected = read_json(map_stats)["documents"] if map_stats.exists() else None
-        verdicts = _core.shard_dup_verdicts([str(context.work_dir / "clusters.bin")], shard)
-        self._applier = _VerdictApplier(verdicts, expected)
-        self._where = f"{self.name} shard {context.shard_name}"
-
-    def compute_signals(self, text: pa.Array, batch: pa.RecordBatch) -> pa.RecordBatch:
-        cluster, size, removed = self._applier.next_batch(len(text))
-        self._removed = removed
-        return pa.RecordBatch.from_arrays([cluster, size], names=["cluster_id", "cluster_size"])
-
-    def decide(self, signals: pa.RecordBatch, batch: pa.RecordBatch) -> Decision:
-        return _verdict_decision(self._removed, "near_duplicate")
-
-    def close(self) -> None:
-        if getattr(self, "_applier", None) is not None:
-            self._applier.check_complete(self._where)
-            self._applier = None
+    def verdict_files(self, context: StepContext) -> list[str]:
+        return [str(context.work_dir / "clusters.bin")]
 
     def summary(self, context: StepContext) -> dict[str, Any] | None:
         work = context.work_dir
