@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from thresher import _core
 from thresher.io.readers import ShardReader
 from thresher.steps.base import Decision, Step
 
@@ -79,6 +80,9 @@ class StepChain:
         self.text_column = text_column
         self.validate_input = validate_input
         self.max_document_bytes = max_document_bytes
+        # Steps that split documents into words share one memo per batch when there are several.
+        word_steps = [s for s in steps if getattr(s, "shares_word_splits", False)]
+        self._word_memo_steps = word_steps if len(word_steps) > 1 else []
 
     def signal_columns(self) -> list[pa.Field]:
         return [
@@ -147,10 +151,18 @@ class StepChain:
             batch, dropped, counts[INPUT_STEP] = self._input_validation(batch)
             if dropped is not None:
                 rejected.append(dropped)
-        for step in self.steps:
-            batch, dropped, counts[step.name] = self.run_step(step, batch)
-            if dropped is not None:
-                rejected.append(dropped)
+        memo = _core.WordMemo() if self._word_memo_steps else None
+        for step in self._word_memo_steps:
+            step.word_memo = memo
+        try:
+            for step in self.steps:
+                batch, dropped, counts[step.name] = self.run_step(step, batch)
+                if dropped is not None:
+                    rejected.append(dropped)
+        finally:
+            # The memo holds this batch's word boundaries: release them with the batch.
+            for step in self._word_memo_steps:
+                step.word_memo = None
         return ChainOutput(batch, rejected, counts)
 
 

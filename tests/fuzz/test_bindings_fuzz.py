@@ -73,6 +73,15 @@ def _through_step(step_type: str) -> Callable:
     return lambda a: step.compute_signals(a, None)
 
 
+def _with_shared_memo(a: pa.Array) -> pa.RecordBatch:
+    """Repetition then quality through one word memo: the second call reads the first one's splits."""
+    memo = _core.WordMemo()
+    _core.gopher_repetition_signals(a, "datatrove", "spacy_en", word_memo=memo)
+    shared = _core.gopher_quality_signals(a, "datatrove", "spacy_en", ["the", "and"], word_memo=memo)
+    assert shared.equals(_core.gopher_quality_signals(a, "datatrove", "spacy_en", ["the", "and"]))
+    return shared
+
+
 # name -> (call, check of the output against the input texts). One line per entry point.
 TEXT_BINDINGS: dict[str, tuple[Callable, Callable | None]] = {
     "text_length_signals": (_core.text_length_signals, _check_text_length),
@@ -89,6 +98,7 @@ TEXT_BINDINGS: dict[str, tuple[Callable, Callable | None]] = {
     "fineweb_quality_signals": (_through_step("fineweb_quality"), None),
     "refinedweb_line_signals": (_through_step("refinedweb_lines"), None),
     "split_words": (lambda a: _core.split_words(a, "spacy_en"), None),
+    "word_memo": (_with_shared_memo, None),
     "count_sentences": (_core.count_sentences, None),
     "line_hash": (_core.line_hash, None),
     # Hashes of all documents come back concatenated: fuzz it one document at a time.

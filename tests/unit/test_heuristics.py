@@ -173,3 +173,32 @@ def test_fineweb_line_punct_exclude_zero() -> None:
     kept = run({"type": "fineweb_quality", "line_punct_exclude_zero": True}, text)
     assert kept.kept.num_rows == 1
     assert kept.kept["fineweb_quality.line_punct_ratio"].to_pylist() == [0.0]
+
+
+def test_steps_of_one_chain_share_word_splits_without_changing_results() -> None:
+    """Gopher repetition, Gopher quality and FineWeb split words once per document in a chain: the
+    signals equal those of each step run alone, and the memo is gone after the batch."""
+    chain = [{"type": "gopher_repetition"}, {"type": "gopher_quality"}, {"type": "fineweb_quality"}]
+    texts = [GOOD, LIST_PAGE, GOOD.replace("\n", " "), "Don't stop -- it's 3.5km, Mr. Smith!\n" * 3]
+    shared = Pipeline.from_steps(chain).run_table(table(*texts))
+    kept_and_dropped = pa.concat_tables(
+        [shared.kept.select(["id"]), shared.rejected.select(["id"])], promote_options="none"
+    )
+    assert sorted(kept_and_dropped["id"].to_pylist()) == [f"d{i}" for i in range(len(texts))]
+    for step in chain:
+        alone = Pipeline.from_steps([step]).run_table(table(*texts))
+        rows = {r["id"]: r for r in alone.kept.to_pylist() + alone.rejected.to_pylist()}
+        for row in shared.kept.to_pylist() + shared.rejected.to_pylist():
+            for name, value in row.items():
+                if name.startswith(step["type"] + ".") and name in rows[row["id"]]:
+                    assert rows[row["id"]][name] == value, (row["id"], name)
+
+
+def test_word_memo_returns_the_same_words_for_the_same_text() -> None:
+    memo = _core.WordMemo()
+    texts = pa.array([GOOD, LIST_PAGE, None, ""], pa.large_string())
+    first = _core.gopher_repetition_signals(texts, "datatrove", "spacy_en", word_memo=memo)
+    assert len(memo) == 3  # every non-null text
+    again = _core.gopher_repetition_signals(texts.slice(0, 2), "datatrove", "spacy_en", word_memo=memo)
+    assert again.equals(first.slice(0, 2))
+    assert len(memo) == 3

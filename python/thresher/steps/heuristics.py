@@ -57,6 +57,14 @@ def stop_words_for(language: str) -> tuple[str, ...]:
     return tuple(sorted(stopwordsiso.stopwords(language)))
 
 
+class _SharesWordSplits:
+    """A step whose Rust call can take a `_core.WordMemo`: a chain with several such steps gives them
+    one memo per batch, so each document is split into words once, not once per step."""
+
+    shares_word_splits = True
+    word_memo = None  # set by StepChain for the duration of a batch
+
+
 class _RewritingStep(Step):
     """A step whose Rust call returns new text beside its signals; `decide` picks it up."""
 
@@ -107,7 +115,7 @@ class GopherQualityParams(HeuristicParams):
 
 
 @register_step
-class GopherQuality(Step):
+class GopherQuality(_SharesWordSplits, Step):
     """Gopher's document quality rules: length, word length, symbols, bullets, ellipses, letters, stop words."""
 
     type = "gopher_quality"
@@ -157,7 +165,7 @@ class GopherQuality(Step):
     def compute_signals(self, text: pa.Array, batch: pa.RecordBatch) -> pa.RecordBatch:
         p = self.params
         stop_words = list(p.stop_words) if p.stop_words is not None else list(stop_words_for(p.language))
-        return _core.gopher_quality_signals(text, p.profile, p.splitter(), stop_words)
+        return _core.gopher_quality_signals(text, p.profile, p.splitter(), stop_words, word_memo=self.word_memo)
 
     def decide(self, signals: pa.RecordBatch, batch: pa.RecordBatch) -> Decision:
         return decide_by_rules(self.rules(), signals)
@@ -183,7 +191,7 @@ class GopherRepetitionParams(HeuristicParams):
 
 
 @register_step
-class GopherRepetition(Step):
+class GopherRepetition(_SharesWordSplits, Step):
     """Gopher's repetition rules: duplicated lines and paragraphs, dominant and duplicated n-grams."""
 
     type = "gopher_repetition"
@@ -226,7 +234,7 @@ class GopherRepetition(Step):
 
     def compute_signals(self, text: pa.Array, batch: pa.RecordBatch) -> pa.RecordBatch:
         p = self.params
-        return _core.gopher_repetition_signals(text, p.profile, p.splitter())
+        return _core.gopher_repetition_signals(text, p.profile, p.splitter(), word_memo=self.word_memo)
 
     def decide(self, signals: pa.RecordBatch, batch: pa.RecordBatch) -> Decision:
         return decide_by_rules(self.rules(), signals)
@@ -319,7 +327,7 @@ class FinewebQualityParams(HeuristicParams):
 
 
 @register_step
-class FinewebQuality(Step):
+class FinewebQuality(_SharesWordSplits, Step):
     """FineWeb's rules: punctuated lines, short lines, duplicated-line characters, newlines per word."""
 
     type = "fineweb_quality"
@@ -348,7 +356,9 @@ class FinewebQuality(Step):
 
     def compute_signals(self, text: pa.Array, batch: pa.RecordBatch) -> pa.RecordBatch:
         p = self.params
-        return _core.fineweb_quality_signals(text, p.profile, p.splitter(), p.short_line_length)
+        return _core.fineweb_quality_signals(
+            text, p.profile, p.splitter(), p.short_line_length, word_memo=self.word_memo
+        )
 
     def decide(self, signals: pa.RecordBatch, batch: pa.RecordBatch) -> Decision:
         rules = self.rules()

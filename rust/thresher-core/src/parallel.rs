@@ -19,3 +19,17 @@ where
         .map(|i| f(column.get(i)))
         .collect()
 }
+
+/// [`map_rows`] with per-thread state made by `init` (reusable buffers), passed to every call.
+pub fn map_rows_with<'c, T, S, I, F>(column: TextColumn<'c>, init: I, f: F) -> Vec<T>
+where
+    T: Send,
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, Option<&'c str>) -> T + Sync + Send,
+{
+    (0..column.len())
+        .into_par_iter()
+        .with_min_len(ROWS_PER_TASK)
+        .map_init(init, |state, i| f(state, column.get(i)))
+        .collect()
+}

@@ -12,6 +12,7 @@ use thresher_core::parallel::map_rows;
 use thresher_core::signals::heuristic_text::Profile;
 use thresher_core::signals::{c4, fineweb, gopher_quality, gopher_repetition, refinedweb};
 use thresher_core::text::splitters::{count_sentences_english, WordSplitter};
+use thresher_core::text::word_memo::WordMemo;
 use thresher_core::{CoreError, TextColumn};
 
 use crate::convert::{guarded, signals_to_batch, text_signals, to_array};
@@ -24,40 +25,68 @@ fn profile(name: &str) -> Result<Profile, CoreError> {
     })
 }
 
+/// Word splits shared by the heuristic steps of one batch (see `thresher_core::text::word_memo`):
+/// pass the same object to each step's call and every document is split once.
+#[pyclass(frozen, name = "WordMemo")]
+struct PyWordMemo {
+    memo: Arc<WordMemo>,
+}
+
+#[pymethods]
+impl PyWordMemo {
+    #[new]
+    fn new() -> Self {
+        Self {
+            memo: Arc::new(WordMemo::new()),
+        }
+    }
+
+    /// Number of documents whose words are remembered.
+    fn __len__(&self) -> usize {
+        self.memo.len()
+    }
+}
+
 /// Gopher quality signals (word count, word length, symbol ratios, bullets, ellipses, letters, stop words).
 #[pyfunction]
+#[pyo3(signature = (text, profile_name, splitter_name, stop_words, word_memo=None))]
 fn gopher_quality_signals(
     py: Python<'_>,
     text: PyArrowType<ArrayData>,
     profile_name: String,
     splitter_name: String,
     stop_words: Vec<String>,
+    word_memo: Option<&PyWordMemo>,
 ) -> PyResult<PyArrowType<RecordBatch>> {
+    let memo = word_memo.map(|m| Arc::clone(&m.memo));
     let batch = text_signals(py, text.0, |column| {
         let config = gopher_quality::GopherQualityConfig::new(
             profile(&profile_name)?,
             splitter(&splitter_name)?,
             stop_words,
         );
-        Ok(gopher_quality::compute(column, &config))
+        Ok(gopher_quality::compute(column, &config, memo.as_deref()))
     })?;
     Ok(PyArrowType(batch))
 }
 
 /// Gopher repetition signals (duplicated lines/paragraphs, top and duplicated n-grams).
 #[pyfunction]
+#[pyo3(signature = (text, profile_name, splitter_name, word_memo=None))]
 fn gopher_repetition_signals(
     py: Python<'_>,
     text: PyArrowType<ArrayData>,
     profile_name: String,
     splitter_name: String,
+    word_memo: Option<&PyWordMemo>,
 ) -> PyResult<PyArrowType<RecordBatch>> {
+    let memo = word_memo.map(|m| Arc::clone(&m.memo));
     let batch = text_signals(py, text.0, |column| {
         let config = gopher_repetition::GopherRepetitionConfig {
             profile: profile(&profile_name)?,
             splitter: splitter(&splitter_name)?,
         };
-        Ok(gopher_repetition::compute(column, &config))
+        Ok(gopher_repetition::compute(column, &config, memo.as_deref()))
     })?;
     Ok(PyArrowType(batch))
 }
@@ -101,20 +130,23 @@ fn c4_quality_signals(
 
 /// FineWeb quality signals (punctuated lines, short lines, duplicated-line characters, newlines per word).
 #[pyfunction]
+#[pyo3(signature = (text, profile_name, splitter_name, short_line_length, word_memo=None))]
 fn fineweb_quality_signals(
     py: Python<'_>,
     text: PyArrowType<ArrayData>,
     profile_name: String,
     splitter_name: String,
     short_line_length: usize,
+    word_memo: Option<&PyWordMemo>,
 ) -> PyResult<PyArrowType<RecordBatch>> {
+    let memo = word_memo.map(|m| Arc::clone(&m.memo));
     let batch = text_signals(py, text.0, |column| {
         let config = fineweb::FinewebConfig {
             profile: profile(&profile_name)?,
             splitter: splitter(&splitter_name)?,
             short_line_length,
         };
-        Ok(fineweb::compute(column, &config))
+        Ok(fineweb::compute(column, &config, memo.as_deref()))
     })?;
     Ok(PyArrowType(batch))
 }
@@ -207,6 +239,7 @@ fn count_sentences(
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyWordMemo>()?;
     m.add_function(wrap_pyfunction!(split_words, m)?)?;
     m.add_function(wrap_pyfunction!(count_sentences, m)?)?;
     m.add_function(wrap_pyfunction!(gopher_quality_signals, m)?)?;

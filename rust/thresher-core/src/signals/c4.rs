@@ -19,9 +19,9 @@ use regex::Regex;
 
 use crate::column::TextColumn;
 use crate::parallel::map_rows;
-use crate::signals::heuristic_text::{char_len, py_splitlines, py_strip, Profile};
+use crate::signals::heuristic_text::{py_splitlines, py_strip, Profile};
 use crate::signals::SignalBatch;
-use crate::text::english::is_py_space;
+use crate::text::english::count_words_and_longest;
 use crate::text::splitters::count_sentences_english;
 
 pub struct C4Config {
@@ -72,8 +72,16 @@ fn citation_regex() -> &'static Regex {
     })
 }
 
-fn whitespace_words(s: &str) -> impl Iterator<Item = &str> {
-    s.split(is_py_space).filter(|w| !w.is_empty())
+/// Substring searchers built once: "lorem ipsum", "javascript", then the policy phrases.
+fn phrase_finders() -> &'static [memchr::memmem::Finder<'static>] {
+    static FINDERS: OnceLock<Vec<memchr::memmem::Finder<'static>>> = OnceLock::new();
+    FINDERS.get_or_init(|| {
+        ["lorem ipsum", "javascript"]
+            .iter()
+            .chain(POLICY_SUBSTRINGS.iter())
+            .map(|p| memchr::memmem::Finder::new(p.as_bytes()))
+            .collect()
+    })
 }
 
 pub fn measure_text(text: &str, config: &C4Config) -> C4Result {
@@ -85,18 +93,12 @@ pub fn measure_text(text: &str, config: &C4Config) -> C4Result {
     };
     let mut out = C4Result::default();
     let mut kept: Vec<std::borrow::Cow<'_, str>> = Vec::new();
+    let mut lower = String::new();
     for raw in py_splitlines(text) {
         out.lines += 1;
         let stripped = py_strip(raw);
-        let mut n_words = 0usize;
-        let mut too_long = false;
-        for w in whitespace_words(stripped) {
-            n_words += 1;
-            if config.max_word_length.is_some_and(|max| char_len(w) > max) {
-                too_long = true;
-            }
-        }
-        if too_long {
+        let (mut n_words, longest) = count_words_and_longest(stripped);
+        if config.max_word_length.is_some_and(|max| longest > max) {
             continue;
         }
         let line = if config.remove_citations && stripped.contains('[') {
@@ -109,24 +111,32 @@ pub fn measure_text(text: &str, config: &C4Config) -> C4Result {
             continue;
         }
         if original {
-            n_words = whitespace_words(&line).count();
+            n_words = count_words_and_longest(&line).0;
         }
         if config.min_words_per_line.is_some_and(|min| n_words < min) {
             continue;
         }
-        let lower = line.to_lowercase();
-        if config.filter_lorem_ipsum && lower.contains("lorem ipsum") {
+        lower.clear();
+        if line.is_ascii() {
+            lower.push_str(&line);
+            lower.make_ascii_lowercase();
+        } else {
+            lower.push_str(&line.to_lowercase());
+        }
+        let finders = phrase_finders();
+        let has = |k: usize| finders[k].find(lower.as_bytes()).is_some();
+        if config.filter_lorem_ipsum && has(0) {
             out.lorem_ipsum = true;
             return out;
         }
-        if config.filter_javascript && lower.contains("javascript") {
+        if config.filter_javascript && has(1) {
             continue;
         }
         if config.filter_curly_bracket && line.contains('{') {
             out.curly_bracket = true;
             return out;
         }
-        if config.filter_policy && POLICY_SUBSTRINGS.iter().any(|p| lower.contains(p)) {
+        if config.filter_policy && (2..finders.len()).any(has) {
             continue;
         }
         out.sentences += count_sentences_english(&line) as u64;

@@ -7,12 +7,13 @@
 //! are `. ' " ! ?` and the punctuation and short-line shares count empty lines too.
 
 use crate::column::TextColumn;
-use crate::parallel::map_rows;
+use crate::parallel::map_rows_with;
 use crate::signals::heuristic_text::{
     char_len, find_duplicates, is_sentence_terminal, py_strip, ratio, Profile,
 };
 use crate::signals::SignalBatch;
 use crate::text::splitters::WordSplitter;
+use crate::text::word_memo::WordMemo;
 
 pub struct FinewebConfig {
     pub profile: Profile,
@@ -48,6 +49,15 @@ fn ends_with_terminal(line: &str, profile: Profile) -> bool {
 }
 
 pub fn measure_text(text: &str, config: &FinewebConfig) -> Fineweb {
+    measure_with(text, config, &mut Vec::new(), None)
+}
+
+fn measure_with<'a>(
+    text: &'a str,
+    config: &FinewebConfig,
+    words: &mut Vec<&'a str>,
+    memo: Option<&WordMemo>,
+) -> Fineweb {
     let all_lines: Vec<&str> = text.split('\n').collect();
     let lines: Vec<&str> = all_lines
         .iter()
@@ -82,14 +92,20 @@ pub fn measure_text(text: &str, config: &FinewebConfig) -> Fineweb {
     );
     let newlines = text.bytes().filter(|&b| b == b'\n').count();
     out.char_dup_ratio = ratio(find_duplicates(&lines, false).1, char_len(text) - newlines);
-    let mut words = Vec::new();
-    config.splitter.split(text, &mut words);
+    config.splitter.split_with(text, words, memo);
     out.list_ratio = ratio(newlines, words.len());
     out
 }
 
-pub fn compute(column: TextColumn<'_>, config: &FinewebConfig) -> SignalBatch {
-    let measured = map_rows(column, |text| text.map(|t| measure_text(t, config)));
+/// Measures every row of `column` in parallel (words from `memo` when given).
+pub fn compute(
+    column: TextColumn<'_>,
+    config: &FinewebConfig,
+    memo: Option<&WordMemo>,
+) -> SignalBatch {
+    let measured = map_rows_with(column, Vec::new, |words, text| {
+        text.map(|t| measure_with(t, config, words, memo))
+    });
     let pick = |f: fn(&Fineweb) -> f64| measured.iter().map(|m| m.as_ref().map(f)).collect();
     let mut batch = SignalBatch::default();
     batch.push_u64(

@@ -11,12 +11,13 @@
 use std::collections::HashSet;
 
 use crate::column::TextColumn;
-use crate::parallel::map_rows;
+use crate::parallel::map_rows_with;
 use crate::signals::heuristic_text::{
     char_len, count_substr, is_datatrove_punctuation, py_isalpha, py_splitlines, ratio, Profile,
 };
 use crate::signals::SignalBatch;
 use crate::text::splitters::WordSplitter;
+use crate::text::word_memo::WordMemo;
 
 pub struct GopherQualityConfig {
     pub profile: Profile,
@@ -121,6 +122,7 @@ fn measure_with<'a>(
     text: &'a str,
     config: &GopherQualityConfig,
     words: &mut Vec<&'a str>,
+    memo: Option<&WordMemo>,
 ) -> GopherQuality {
     let profile = config.profile;
     let toolkit_words = matches!(profile, Profile::Dclm | Profile::Dolma);
@@ -129,7 +131,7 @@ fn measure_with<'a>(
     } else {
         config.splitter
     };
-    splitter.split(text, words);
+    splitter.split_with(text, words, memo);
     let n_words = words.len();
     let lines = py_splitlines(text);
     let mut out = GopherQuality::default();
@@ -218,13 +220,14 @@ fn measure_with<'a>(
     out
 }
 
-/// Measures every row of `column` in parallel.
-pub fn compute(column: TextColumn<'_>, config: &GopherQualityConfig) -> SignalBatch {
-    let measured = map_rows(column, |text| {
-        text.map(|t| {
-            let mut words = Vec::new();
-            measure_with(t, config, &mut words)
-        })
+/// Measures every row of `column` in parallel (words from `memo` when given).
+pub fn compute(
+    column: TextColumn<'_>,
+    config: &GopherQualityConfig,
+    memo: Option<&WordMemo>,
+) -> SignalBatch {
+    let measured = map_rows_with(column, Vec::new, |words, text| {
+        text.map(|t| measure_with(t, config, words, memo))
     });
     let pick_f =
         |f: fn(&GopherQuality) -> f64| measured.iter().map(|m| m.as_ref().map(f)).collect();
@@ -246,5 +249,5 @@ pub fn compute(column: TextColumn<'_>, config: &GopherQualityConfig) -> SignalBa
 /// Measures one document (convenience for tests and callers outside a column).
 pub fn measure_text(text: &str, config: &GopherQualityConfig) -> GopherQuality {
     let mut words = Vec::new();
-    measure_with(text, config, &mut words)
+    measure_with(text, config, &mut words, None)
 }

@@ -13,12 +13,14 @@
 //! and top n-gram ties go to the longest n-gram (DCLM).
 
 use crate::column::TextColumn;
-use crate::parallel::map_rows;
+use crate::parallel::map_rows_with;
 use crate::signals::heuristic_text::{
-    char_len, find_duplicates, hash_str, py_splitlines, py_strip, ratio, PrehashedMap, Profile,
+    char_len, find_duplicates_with, hash_str, py_splitlines, py_strip, ratio, KeyIds, PrehashedMap,
+    Profile,
 };
 use crate::signals::SignalBatch;
 use crate::text::splitters::WordSplitter;
+use crate::text::word_memo::WordMemo;
 
 pub struct GopherRepetitionConfig {
     pub profile: Profile,
@@ -122,6 +124,7 @@ fn mulmod(a: u64, b: u64) -> u64 {
 
 /// Rolling hashes of word windows: word `i` gets a 61-bit id; the window `[i, i+n)` hashes to
 /// `P[i+n] - P[i] * BASE^n`.
+#[derive(Default)]
 struct WordWindows {
     prefix: Vec<u64>,
     pow: [u64; 11],
@@ -132,13 +135,15 @@ struct WordWindows {
 }
 
 impl WordWindows {
-    fn new(words: &[&str]) -> Self {
-        let mut prefix = Vec::with_capacity(words.len() + 1);
-        prefix.push(0u64);
-        let mut lens = Vec::with_capacity(words.len());
-        let mut len_prefix = Vec::with_capacity(words.len() + 1);
-        len_prefix.push(0);
+    /// Refills the buffers from `words`.
+    fn fill(&mut self, words: &[&str]) {
+        self.prefix.clear();
+        self.prefix.push(0u64);
+        self.lens.clear();
+        self.len_prefix.clear();
+        self.len_prefix.push(0);
         let mut acc = 0u64;
+        let mut chars = 0usize;
         for w in words {
             // A non-zero id below MOD from the top bits of the word's hash.
             let id = ((hash_str(w) >> 3) | 1).min(MOD - 1);
@@ -146,20 +151,17 @@ impl WordWindows {
             if acc >= MOD {
                 acc -= MOD;
             }
-            prefix.push(acc);
+            self.prefix.push(acc);
             let l = char_len(w);
-            lens.push(l);
-            len_prefix.push(len_prefix.last().copied().unwrap_or(0) + l);
+            self.lens.push(l);
+            chars += l;
+            self.len_prefix.push(chars);
         }
-        let mut pow = [1u64; 11];
-        for k in 1..11 {
-            pow[k] = mulmod(pow[k - 1], BASE);
-        }
-        Self {
-            prefix,
-            pow,
-            lens,
-            len_prefix,
+        if self.pow[1] == 0 {
+            self.pow[0] = 1;
+            for k in 1..11 {
+                self.pow[k] = mulmod(self.pow[k - 1], BASE);
+            }
         }
     }
 
@@ -183,37 +185,42 @@ impl WordWindows {
 /// occurs at least twice in the document (n = 2..=5). An n-gram can only repeat if its prefixes do,
 /// so each size is counted only where the next smaller one repeats; most of a typical document is
 /// never hashed past 2-grams.
+#[derive(Default)]
 struct Repeats {
     /// Per size 2..=5 (index n - 2): does the n-gram starting at each word occur twice or more?
     multi: [Vec<bool>; 4],
     /// Per size 2..=4: the most frequent n-gram as (count, first position).
     top: [Option<(u32, u32)>; 3],
+    /// Scratch: the n-gram id of each counted window, and (count, first window) per id.
+    class: Vec<u32>,
+    counts: Vec<(u32, u32)>,
 }
 
-fn find_repeats(w: &WordWindows, table: &mut PrehashedMap<u32>, longest_ties: bool) -> Repeats {
+fn find_repeats(w: &WordWindows, table: &mut KeyIds, longest_ties: bool, out: &mut Repeats) {
     let total = w.lens.len();
-    let mut out = Repeats {
-        multi: Default::default(),
-        top: [None; 3],
-    };
-    // Each counted window gets the id of its n-gram; (count, first window) per id.
-    let mut class: Vec<u32> = Vec::with_capacity(total);
-    let mut counts: Vec<(u32, u32)> = Vec::with_capacity(total);
+    out.top = [None; 3];
     for n in 2..=5usize {
         let windows = (total + 1).saturating_sub(n);
-        let mut multi = vec![false; windows];
-        table.clear();
+        let (done, rest) = out.multi.split_at_mut(n - 2);
+        let multi = &mut rest[0];
+        multi.clear();
+        multi.resize(windows, false);
+        let prev: Option<&[bool]> = done.last().map(|v| &v[..]);
+        let candidates = prev.map_or(windows, |p| p[..windows].iter().filter(|&&m| m).count());
+        table.reset(candidates);
+        let class = &mut out.class;
+        let counts = &mut out.counts;
         class.clear();
         class.resize(windows, u32::MAX);
         counts.clear();
         for (i, slot) in class.iter_mut().enumerate() {
-            if n > 2 && !out.multi[n - 3][i] {
+            if prev.is_some_and(|p| !p[i]) {
                 continue;
             }
-            let id = *table.entry(w.key(i, n)).or_insert_with(|| {
+            let (id, new) = table.id_of(w.key(i, n));
+            if new {
                 counts.push((0, i as u32));
-                (counts.len() - 1) as u32
-            });
+            }
             counts[id as usize].0 += 1;
             *slot = id;
         }
@@ -259,9 +266,7 @@ fn find_repeats(w: &WordWindows, table: &mut PrehashedMap<u32>, longest_ties: bo
                 _ => (1, single_best as u32),
             });
         }
-        out.multi[n - 2] = multi;
     }
-    out
 }
 
 /// `len(" ".join(gram)) * count` of the most frequent n-gram (datatrove `find_top_duplicate`), or
@@ -283,14 +288,14 @@ fn dup_ngram_chars_greedy(
     w: &WordWindows,
     repeats: &Repeats,
     n: usize,
-    seen: &mut PrehashedMap<u32>,
+    seen: &mut KeyIds,
 ) -> usize {
     let total = w.lens.len();
     if total < n {
         return 0;
     }
     let multi5 = &repeats.multi[3];
-    seen.clear();
+    seen.reset(multi5.iter().filter(|&&m| m).count());
     let mut repeated = 0;
     let mut idx = 0;
     while idx + n <= total {
@@ -298,15 +303,11 @@ fn dup_ngram_chars_greedy(
             idx += 1;
             continue;
         }
-        match seen.entry(w.key(idx, n)) {
-            std::collections::hash_map::Entry::Occupied(_) => {
-                repeated += w.chars(idx, n);
-                idx += n;
-            }
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(0);
-                idx += 1;
-            }
+        if seen.id_of(w.key(idx, n)).1 {
+            idx += 1;
+        } else {
+            repeated += w.chars(idx, n);
+            idx += n;
         }
     }
     repeated
@@ -360,11 +361,31 @@ fn dup_ngram_fraction_all(w: &WordWindows, n: usize) -> f64 {
     ratio(dup, all)
 }
 
-/// Measures one document; `words` is a reusable buffer.
-fn measure_with<'a>(
-    text: &'a str,
+/// Buffers reused from one document to the next.
+#[derive(Default)]
+pub struct RepetitionScratch {
+    table: KeyIds,
+    windows: WordWindows,
+    repeats: Repeats,
+}
+
+impl GopherRepetitionConfig {
+    /// The splitter whose words [`measure_words`] expects: DCLM and dolma split on Unicode word
+    /// boundaries whatever the configured splitter.
+    pub fn word_splitter(&self) -> WordSplitter {
+        match self.profile {
+            Profile::Dclm | Profile::Dolma => WordSplitter::Uax29,
+            _ => self.splitter,
+        }
+    }
+}
+
+/// Measures one document whose words (split by `config.word_splitter()`) are given.
+pub fn measure_words(
+    text: &str,
+    words: &[&str],
     config: &GopherRepetitionConfig,
-    words: &mut Vec<&'a str>,
+    scratch: &mut RepetitionScratch,
 ) -> GopherRepetition {
     let profile = config.profile;
     let chars = char_len(text);
@@ -376,16 +397,10 @@ fn measure_with<'a>(
         return out;
     }
     let all_occurrences = matches!(profile, Profile::Dclm | Profile::Dolma);
-    let splitter = if all_occurrences {
-        WordSplitter::Uax29
-    } else {
-        config.splitter
-    };
-    splitter.split(text, words);
-    let word_chars: usize = words.iter().map(|w| char_len(w)).sum();
+    let table = &mut scratch.table;
 
     let paragraphs = split_paragraphs(py_strip(text));
-    let (dup_p, dup_pc) = find_duplicates(&paragraphs, all_occurrences);
+    let (dup_p, dup_pc) = find_duplicates_with(&paragraphs, all_occurrences, table);
     out.dup_para_frac = ratio(dup_p, paragraphs.len());
 
     let lines: Vec<&str> = match profile {
@@ -396,9 +411,12 @@ fn measure_with<'a>(
             .collect(),
         _ => split_newline_runs(text),
     };
-    let (dup_l, dup_lc) = find_duplicates(&lines, all_occurrences);
+    let (dup_l, dup_lc) = find_duplicates_with(&lines, all_occurrences, table);
     out.dup_line_frac = ratio(dup_l, lines.len());
 
+    let windows = &mut scratch.windows;
+    windows.fill(words);
+    let word_chars = windows.len_prefix.last().copied().unwrap_or(0);
     match profile {
         Profile::Dclm => {
             let line_chars: usize = lines.iter().map(|l| char_len(l)).sum();
@@ -415,25 +433,22 @@ fn measure_with<'a>(
         }
     }
 
-    let windows = WordWindows::new(words);
-    let mut table = PrehashedMap::default();
-    let repeats = find_repeats(&windows, &mut table, profile == Profile::Dclm);
+    let windows = &scratch.windows;
+    let repeats = &mut scratch.repeats;
+    find_repeats(windows, table, profile == Profile::Dclm, repeats);
     for (k, &n) in TOP_NGRAMS.iter().enumerate() {
         out.top_ngram_char_frac[k] = match profile {
             Profile::Dclm | Profile::Dolma => {
-                ratio(top_ngram_chars(&windows, &repeats, n, true), word_chars)
+                ratio(top_ngram_chars(windows, repeats, n, true), word_chars)
             }
-            _ => ratio(top_ngram_chars(&windows, &repeats, n, false), chars),
+            _ => ratio(top_ngram_chars(windows, repeats, n, false), chars),
         };
     }
     for (k, &n) in DUP_NGRAMS.iter().enumerate() {
         out.dup_ngram_char_frac[k] = match profile {
-            Profile::Dclm => ratio(dup_ngram_chars_covered(&windows, n), word_chars),
-            Profile::Dolma => dup_ngram_fraction_all(&windows, n),
-            _ => ratio(
-                dup_ngram_chars_greedy(&windows, &repeats, n, &mut table),
-                chars,
-            ),
+            Profile::Dclm => ratio(dup_ngram_chars_covered(windows, n), word_chars),
+            Profile::Dolma => dup_ngram_fraction_all(windows, n),
+            _ => ratio(dup_ngram_chars_greedy(windows, repeats, n, table), chars),
         };
     }
     out
@@ -441,11 +456,26 @@ fn measure_with<'a>(
 
 pub fn measure_text(text: &str, config: &GopherRepetitionConfig) -> GopherRepetition {
     let mut words = Vec::new();
-    measure_with(text, config, &mut words)
+    config.word_splitter().split(text, &mut words);
+    measure_words(text, &words, config, &mut RepetitionScratch::default())
 }
 
-pub fn compute(column: TextColumn<'_>, config: &GopherRepetitionConfig) -> SignalBatch {
-    let measured = map_rows(column, |text| text.map(|t| measure_text(t, config)));
+/// Measures every row of `column` in parallel (words from `memo` when given).
+pub fn compute(
+    column: TextColumn<'_>,
+    config: &GopherRepetitionConfig,
+    memo: Option<&WordMemo>,
+) -> SignalBatch {
+    let measured = map_rows_with(
+        column,
+        || (Vec::new(), RepetitionScratch::default()),
+        |(words, scratch), text| {
+            text.map(|t| {
+                config.word_splitter().split_with(t, words, memo);
+                measure_words(t, words, config, scratch)
+            })
+        },
+    );
     let pick = |f: &dyn Fn(&GopherRepetition) -> f64| -> Vec<Option<f64>> {
         measured.iter().map(|m| m.as_ref().map(f)).collect()
     };

@@ -290,4 +290,90 @@ proptest! {
             prop_assert!(!w.chars().any(crate::text::english::is_py_space));
         }
     }
+
+    #[test]
+    fn sentence_count_shortcut_equals_counting_every_token(
+        text in r"([a-zA-Z0-9'.,!?()\-$ ]|  |\t|\n|é|。|…|Mr\.|U\.S\.){0,120}",
+    ) {
+        prop_assert_eq!(
+            crate::text::splitters::count_sentences_english(&text),
+            sentences_token_by_token(&text)
+        );
+    }
+
+    #[test]
+    fn word_count_and_longest_match_whitespace_split(text in "(?s).{0,200}") {
+        let words: Vec<&str> = text
+            .split(crate::text::english::is_py_space)
+            .filter(|w| !w.is_empty())
+            .collect();
+        let longest = words.iter().map(|w| w.chars().count()).max().unwrap_or(0);
+        prop_assert_eq!(
+            crate::text::english::count_words_and_longest(&text),
+            (words.len(), longest)
+        );
+    }
+
+    #[test]
+    fn splitlines_matches_python_definition(text in r"(?s)(a|é|\r|\n|\r\n|\x0b|\x0c|\x1c|\x1d|\x1e|\u{85}|\u{2028}|\u{2029}|\u{a0}|\u{2027}){0,40}") {
+        let expected: Vec<&str> = python_splitlines(&text);
+        prop_assert_eq!(crate::signals::heuristic_text::py_splitlines(&text), expected);
+    }
+}
+
+/// The sentencizer rule applied to every token (what the counting shortcut must agree with).
+fn sentences_token_by_token(text: &str) -> usize {
+    let (mut sentences, mut any, mut seen_final) = (0usize, false, false);
+    crate::text::english::for_each_token(text, |t| {
+        if !any {
+            any = true;
+            sentences = 1;
+        }
+        let is_final = !t.is_space && matches!(t.text, "." | "!" | "?" | "。");
+        let is_punct = !t.is_space
+            && t.text
+                .chars()
+                .all(crate::text::splitters::is_unicode_punctuation);
+        if seen_final && !is_punct && !is_final {
+            sentences += 1;
+            seen_final = false;
+        } else if is_final {
+            seen_final = true;
+        }
+    });
+    sentences
+}
+
+/// `str.splitlines()` written char by char from its definition.
+fn python_splitlines(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let breaks = matches!(
+            c,
+            '\n' | '\r'
+                | '\x0b'
+                | '\x0c'
+                | '\x1c'
+                | '\x1d'
+                | '\x1e'
+                | '\u{85}'
+                | '\u{2028}'
+                | '\u{2029}'
+        );
+        if breaks {
+            out.push(&text[start..i]);
+            let mut end = i + c.len_utf8();
+            if c == '\r' && chars.peek().map(|&(_, n)| n) == Some('\n') {
+                chars.next();
+                end += 1;
+            }
+            start = end;
+        }
+    }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
 }

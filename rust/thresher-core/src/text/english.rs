@@ -47,6 +47,33 @@ pub fn split_words<'a>(text: &'a str, out: &mut Vec<&'a str>) {
 
 /// Calls `emit` for every token, whitespace tokens included, in order.
 pub fn for_each_token<'a>(text: &'a str, mut emit: impl FnMut(Token<'a>)) {
+    struct Tokens<F>(F);
+    impl<'a, F: FnMut(Token<'a>)> ChunkSink<'a> for Tokens<F> {
+        #[inline]
+        fn chunk(&mut self, chunk: &'a str) {
+            tokenize_chunk(chunk, &mut self.0);
+        }
+        #[inline]
+        fn space(&mut self, space: &'a str) {
+            (self.0)(Token {
+                text: space,
+                is_space: true,
+            });
+        }
+    }
+    for_each_chunk(text, &mut Tokens(&mut emit));
+}
+
+/// Receives a text cut at whitespace: the whitespace-free chunks (to be split further by the
+/// affix rules) and the whitespace tokens between them, in order.
+pub trait ChunkSink<'a> {
+    fn chunk(&mut self, chunk: &'a str);
+    fn space(&mut self, space: &'a str);
+}
+
+/// Cuts `text` at whitespace as the tokenizer does: a single `' '` after a chunk belongs to it,
+/// any other whitespace run is a token of its own.
+pub fn for_each_chunk<'a>(text: &'a str, sink: &mut impl ChunkSink<'a>) {
     let mut chunk_start: Option<usize> = None;
     let mut space_start: Option<usize> = None;
     let mut prev_was_word = false;
@@ -54,54 +81,137 @@ pub fn for_each_token<'a>(text: &'a str, mut emit: impl FnMut(Token<'a>)) {
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        // ASCII is decoded from the byte; other characters from their UTF-8 sequence.
-        let (c, width) = if b < 0x80 {
-            (b as char, 1)
-        } else {
-            let c = text[i..].chars().next().expect("char boundary");
-            (c, c.len_utf8())
-        };
         let at = i;
-        i += width;
-        let i = at;
-        if is_py_space(c) {
+        let (space, c) = match byte_space_class(b) {
+            Some(space) => {
+                i += 1;
+                (space, b as char)
+            }
+            None => {
+                let c = text[i..].chars().next().expect("char boundary");
+                i += c.len_utf8();
+                (is_py_space(c), c)
+            }
+        };
+        if space {
             if let Some(s) = chunk_start.take() {
-                tokenize_chunk(&text[s..i], &mut emit);
+                sink.chunk(&text[s..at]);
                 prev_was_word = true;
             }
             if space_start.is_none() {
                 // A single ' ' right after a word belongs to that word; other whitespace is a token.
                 if prev_was_word && c == ' ' {
-                    space_start = Some(i + 1);
+                    space_start = Some(at + 1);
                 } else {
-                    space_start = Some(i);
+                    space_start = Some(at);
                 }
                 prev_was_word = false;
             }
         } else {
             if let Some(s) = space_start.take() {
-                if s < i {
-                    emit(Token {
-                        text: &text[s..i],
-                        is_space: true,
-                    });
+                if s < at {
+                    sink.space(&text[s..at]);
                 }
             }
             if chunk_start.is_none() {
-                chunk_start = Some(i);
+                chunk_start = Some(at);
+            }
+            // Skip the rest of an ASCII or non-space run without per-byte bookkeeping.
+            while i < bytes.len() && byte_space_class(bytes[i]) == Some(false) {
+                i += 1;
             }
         }
     }
     if let Some(s) = chunk_start {
-        tokenize_chunk(&text[s..], &mut emit);
+        sink.chunk(&text[s..]);
     }
     if let Some(s) = space_start {
         if s < text.len() {
-            emit(Token {
-                text: &text[s..],
-                is_space: true,
-            });
+            sink.space(&text[s..]);
         }
+    }
+}
+
+/// Number of whitespace-separated words (`len(s.split())`) and the length in characters of the
+/// longest, in one pass over the bytes.
+pub fn count_words_and_longest(s: &str) -> (usize, usize) {
+    let bytes = s.as_bytes();
+    let (mut words, mut longest, mut current) = (0usize, 0usize, 0usize);
+    let mut in_word = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let space = match byte_space_class(b) {
+            Some(space) => {
+                i += 1;
+                space
+            }
+            None => {
+                let c = s[i..].chars().next().expect("char boundary");
+                i += c.len_utf8();
+                if is_py_space(c) {
+                    true
+                } else {
+                    // One character whose remaining bytes were consumed with it.
+                    if !in_word {
+                        in_word = true;
+                        words += 1;
+                        current = 0;
+                    }
+                    current += 1;
+                    continue;
+                }
+            }
+        };
+        if space {
+            if in_word {
+                longest = longest.max(current);
+                in_word = false;
+            }
+        } else {
+            if !in_word {
+                in_word = true;
+                words += 1;
+                current = 0;
+            }
+            // Continuation bytes of a character are not characters.
+            current += usize::from((b as i8) >= -0x40);
+        }
+    }
+    if in_word {
+        longest = longest.max(current);
+    }
+    (words, longest)
+}
+
+/// Whitespace as `str.isspace` sees it, for one byte of UTF-8: `Some(true)`/`Some(false)` for ASCII
+/// and for bytes that cannot start a whitespace character, `None` when the character must be decoded.
+#[inline]
+fn byte_space_class(b: u8) -> Option<bool> {
+    match b {
+        b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f => Some(true),
+        0x00..=0x7f => Some(false),
+        // Lead bytes of U+0085/U+00A0 (C2), U+1680 (E1), U+2000..U+205F (E2), U+3000 (E3).
+        0xc2 | 0xe1 | 0xe2 | 0xe3 => None,
+        _ => Some(false),
+    }
+}
+
+/// Letters and digits only, and no letter after the last digit (a unit such as "10km" is a suffix).
+#[inline]
+fn is_plain_word(chunk: &str) -> bool {
+    let bytes = chunk.as_bytes();
+    let mut last_digit = None;
+    for (k, b) in bytes.iter().enumerate() {
+        if b.is_ascii_digit() {
+            last_digit = Some(k);
+        } else if !b.is_ascii_alphabetic() {
+            return false;
+        }
+    }
+    match last_digit {
+        None => true,
+        Some(k) => k + 1 == bytes.len(),
     }
 }
 
@@ -112,17 +222,28 @@ fn word(text: &str) -> Token<'_> {
     }
 }
 
-/// A 2^16-bit filter over (length, first, second and last byte) of the special-case keys: most
-/// chunks are not special cases, and this answers "no" for them without hashing the string.
-fn special_filter() -> &'static [u64; 1024] {
-    static FILTER: OnceLock<Box<[u64; 1024]>> = OnceLock::new();
-    FILTER.get_or_init(|| {
-        let mut bits = Box::new([0u64; 1024]);
-        for key in specials().keys() {
+/// The special-case table with a 2^16-bit filter over (length, first, second and last byte) of its
+/// keys: most chunks are not special cases, and the filter answers "no" for them without hashing.
+struct SpecialIndex {
+    filter: Box<[u64; 1024]>,
+    max_len: usize,
+    table: &'static HashMap<String, Box<[u16]>, ahash::RandomState>,
+}
+
+fn special_index() -> &'static SpecialIndex {
+    static INDEX: OnceLock<SpecialIndex> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let table = specials();
+        let mut filter = Box::new([0u64; 1024]);
+        for key in table.keys() {
             let slot = filter_slot(key.as_bytes());
-            bits[slot >> 6] |= 1 << (slot & 63);
+            filter[slot >> 6] |= 1 << (slot & 63);
         }
-        bits
+        SpecialIndex {
+            filter,
+            max_len: max_special_len(),
+            table,
+        }
     })
 }
 
@@ -138,15 +259,17 @@ fn filter_slot(b: &[u8]) -> usize {
         & 0xFFFF
 }
 
+#[inline]
 fn special_pieces(s: &str) -> Option<&'static [u16]> {
-    if s.is_empty() || s.len() > max_special_len() {
+    let index = special_index();
+    if s.is_empty() || s.len() > index.max_len {
         return None;
     }
     let slot = filter_slot(s.as_bytes());
-    if special_filter()[slot >> 6] & (1 << (slot & 63)) == 0 {
+    if index.filter[slot >> 6] & (1 << (slot & 63)) == 0 {
         return None;
     }
-    specials().get(s).map(|p| &p[..])
+    index.table.get(s).map(|p| &p[..])
 }
 
 fn emit_special<'a>(s: &'a str, pieces: &[u16], emit: &mut impl FnMut(Token<'a>)) {
@@ -160,7 +283,7 @@ fn emit_special<'a>(s: &'a str, pieces: &[u16], emit: &mut impl FnMut(Token<'a>)
 
 /// Splits one whitespace-free chunk, then merges runs of its tokens that are the affix-rule split
 /// of a special case (`'` `'` -> `''`, `d` `.` -> `d.`), as the tokenizer's final special-case pass.
-fn tokenize_chunk<'a>(chunk: &'a str, emit: &mut impl FnMut(Token<'a>)) {
+pub fn tokenize_chunk<'a>(chunk: &'a str, emit: &mut impl FnMut(Token<'a>)) {
     if let Some(pieces) = special_pieces(chunk) {
         emit_special(chunk, pieces, emit);
         return;
@@ -168,15 +291,13 @@ fn tokenize_chunk<'a>(chunk: &'a str, emit: &mut impl FnMut(Token<'a>)) {
     // Plain words (letters and digits only) have no affix or infix: the common case, kept cheap.
     // (A unit after a number, as in "10km", is a suffix: only letters-only chunks or chunks ending in
     // a digit qualify.)
-    let bytes = chunk.as_bytes();
-    if bytes.iter().all(u8::is_ascii_alphanumeric)
-        && (bytes[bytes.len() - 1].is_ascii_digit() || !bytes.iter().any(u8::is_ascii_digit))
-    {
+    if is_plain_word(chunk) {
         emit(word(chunk));
         return;
     }
-    let mut pieces: Vec<&'a str> = Vec::new();
+    let mut pieces: SmallVec<&'a str, 16> = SmallVec::new();
     split_chunk(chunk, true, &mut |t: Token<'a>| pieces.push(t.text));
+    let pieces = pieces.as_slice();
     if pieces.len() < 2 {
         for p in pieces {
             emit(word(p));
@@ -222,6 +343,45 @@ fn tokenize_chunk<'a>(chunk: &'a str, emit: &mut impl FnMut(Token<'a>)) {
     }
 }
 
+/// A vector that keeps its first `N` items on the stack (chunks rarely have more than a few pieces).
+struct SmallVec<T: Copy + Default, const N: usize> {
+    inline: [T; N],
+    len: usize,
+    heap: Vec<T>,
+}
+
+impl<T: Copy + Default, const N: usize> SmallVec<T, N> {
+    fn new() -> Self {
+        Self {
+            inline: [T::default(); N],
+            len: 0,
+            heap: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, item: T) {
+        if self.heap.is_empty() && self.len < N {
+            self.inline[self.len] = item;
+            self.len += 1;
+        } else {
+            if self.heap.is_empty() {
+                self.heap.extend_from_slice(&self.inline[..self.len]);
+            }
+            self.heap.push(item);
+        }
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[T] {
+        if self.heap.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.heap
+        }
+    }
+}
+
 type PlainSplits = HashMap<&'static str, Vec<u16>, ahash::RandomState>;
 
 /// Special cases whose affix-rule split (special cases off) has several pieces, with that split.
@@ -254,8 +414,8 @@ fn split_chunk<'a>(chunk: &'a str, use_specials: bool, emit: &mut impl FnMut(Tok
     // Peel affixes: one prefix and/or one suffix per round, stopping at a special case.
     let mut start = 0;
     let mut end = chunk.len();
-    let mut prefixes: Vec<(usize, usize)> = Vec::new();
-    let mut suffixes: Vec<(usize, usize)> = Vec::new();
+    let mut prefixes: SmallVec<(usize, usize), 8> = SmallVec::new();
+    let mut suffixes: SmallVec<(usize, usize), 8> = SmallVec::new();
     let mut last_size = usize::MAX;
     while start < end && end - start != last_size {
         let s = &chunk[start..end];
@@ -297,7 +457,7 @@ fn split_chunk<'a>(chunk: &'a str, use_specials: bool, emit: &mut impl FnMut(Tok
             break;
         }
     }
-    for &(a, b) in &prefixes {
+    for &(a, b) in prefixes.as_slice() {
         emit(word(&chunk[a..b]));
     }
     if start < end {
@@ -310,7 +470,7 @@ fn split_chunk<'a>(chunk: &'a str, use_specials: bool, emit: &mut impl FnMut(Tok
             split_infixes(rest, emit);
         }
     }
-    for &(a, b) in suffixes.iter().rev() {
+    for &(a, b) in suffixes.as_slice().iter().rev() {
         emit(word(&chunk[a..b]));
     }
 }

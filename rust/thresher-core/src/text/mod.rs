@@ -4,4 +4,5 @@ pub mod english;
 pub mod english_specials;
 pub mod lines;
 pub mod splitters;
+pub mod word_memo;
 pub mod words;

@@ -155,24 +155,63 @@ pub fn is_unicode_punctuation(c: char) -> bool {
 /// (spaCy's "sentencizer"): a new sentence starts at the first token after a sentence-final mark
 /// that is neither punctuation nor another final mark.
 pub fn count_sentences_english(text: &str) -> usize {
-    let mut sentences = 0usize;
-    let mut any_token = false;
-    let mut seen_final = false;
-    english::for_each_token(text, |token| {
-        if !any_token {
-            any_token = true;
-            sentences = 1;
+    let mut counter = SentenceCounter::default();
+    english::for_each_chunk(text, &mut counter);
+    counter.sentences
+}
+
+#[derive(Default)]
+struct SentenceCounter {
+    sentences: usize,
+    any_token: bool,
+    seen_final: bool,
+}
+
+impl SentenceCounter {
+    #[inline]
+    fn token(&mut self, text: &str, is_space: bool) {
+        if !self.any_token {
+            self.any_token = true;
+            self.sentences = 1;
         }
-        let is_final = !token.is_space && is_sentence_final(token.text);
-        let is_punct = !token.is_space && is_punct_token(token.text);
-        if seen_final && !is_punct && !is_final {
-            sentences += 1;
-            seen_final = false;
+        let is_final = !is_space && is_sentence_final(text);
+        let is_punct = !is_space && is_punct_token(text);
+        if self.seen_final && !is_punct && !is_final {
+            self.sentences += 1;
+            self.seen_final = false;
         } else if is_final {
-            seen_final = true;
+            self.seen_final = true;
         }
-    });
-    sentences
+    }
+}
+
+impl<'a> english::ChunkSink<'a> for SentenceCounter {
+    fn chunk(&mut self, chunk: &'a str) {
+        // Most chunks are ASCII words with no `.`, `!` or `?`: none of their tokens ends a sentence,
+        // and one with a letter or digit has a token that is not punctuation. Their effect on the
+        // count is known without splitting them.
+        let bytes = chunk.as_bytes();
+        if self.any_token
+            && bytes.is_ascii()
+            && !bytes.iter().any(|&b| matches!(b, b'.' | b'!' | b'?'))
+        {
+            if !self.seen_final {
+                return;
+            }
+            if bytes.iter().any(u8::is_ascii_alphanumeric) {
+                self.sentences += 1;
+                self.seen_final = false;
+                return;
+            }
+        }
+        english::tokenize_chunk(chunk, &mut |t: english::Token<'a>| {
+            self.token(t.text, t.is_space)
+        });
+    }
+
+    fn space(&mut self, space: &'a str) {
+        self.token(space, true);
+    }
 }
 
 #[cfg(test)]
