@@ -72,16 +72,40 @@ fn citation_regex() -> &'static Regex {
     })
 }
 
-/// Substring searchers built once: "lorem ipsum", "javascript", then the policy phrases.
-fn phrase_finders() -> &'static [memchr::memmem::Finder<'static>] {
-    static FINDERS: OnceLock<Vec<memchr::memmem::Finder<'static>>> = OnceLock::new();
-    FINDERS.get_or_init(|| {
-        ["lorem ipsum", "javascript"]
-            .iter()
-            .chain(POLICY_SUBSTRINGS.iter())
-            .map(|p| memchr::memmem::Finder::new(p.as_bytes()))
-            .collect()
+/// Phrases searched in each line: "lorem ipsum", "javascript", then the policy phrases.
+const LOREM_IPSUM: usize = 0;
+const JAVASCRIPT: usize = 1;
+
+/// One automaton for every phrase, matching ASCII letters in either case: an ASCII line is searched
+/// once, without building its lower-case copy.
+fn phrase_searcher() -> &'static aho_corasick::AhoCorasick {
+    static SEARCHER: OnceLock<aho_corasick::AhoCorasick> = OnceLock::new();
+    SEARCHER.get_or_init(|| {
+        let phrases: Vec<&str> = ["lorem ipsum", "javascript"]
+            .into_iter()
+            .chain(POLICY_SUBSTRINGS)
+            .collect();
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(phrases)
+            .expect("phrase automaton")
     })
+}
+
+/// Which phrases `line` contains after Python's `lower()`, as a bit set indexed like the phrases.
+fn phrases_in(line: &str) -> u32 {
+    let searcher = phrase_searcher();
+    let lowered;
+    // Non-ASCII lines are lower-cased first: Unicode case folding can change more than ASCII letters.
+    let haystack = if line.is_ascii() {
+        line
+    } else {
+        lowered = line.to_lowercase();
+        &lowered
+    };
+    searcher
+        .find_overlapping_iter(haystack)
+        .fold(0u32, |set, m| set | (1 << m.pattern().as_u32()))
 }
 
 pub fn measure_text(text: &str, config: &C4Config) -> C4Result {
@@ -93,7 +117,6 @@ pub fn measure_text(text: &str, config: &C4Config) -> C4Result {
     };
     let mut out = C4Result::default();
     let mut kept: Vec<std::borrow::Cow<'_, str>> = Vec::new();
-    let mut lower = String::new();
     for raw in py_splitlines(text) {
         out.lines += 1;
         let stripped = py_strip(raw);
@@ -116,27 +139,20 @@ pub fn measure_text(text: &str, config: &C4Config) -> C4Result {
         if config.min_words_per_line.is_some_and(|min| n_words < min) {
             continue;
         }
-        lower.clear();
-        if line.is_ascii() {
-            lower.push_str(&line);
-            lower.make_ascii_lowercase();
-        } else {
-            lower.push_str(&line.to_lowercase());
-        }
-        let finders = phrase_finders();
-        let has = |k: usize| finders[k].find(lower.as_bytes()).is_some();
-        if config.filter_lorem_ipsum && has(0) {
+        let phrases = phrases_in(&line);
+        if config.filter_lorem_ipsum && phrases & (1 << LOREM_IPSUM) != 0 {
             out.lorem_ipsum = true;
             return out;
         }
-        if config.filter_javascript && has(1) {
+        if config.filter_javascript && phrases & (1 << JAVASCRIPT) != 0 {
             continue;
         }
         if config.filter_curly_bracket && line.contains('{') {
             out.curly_bracket = true;
             return out;
         }
-        if config.filter_policy && (2..finders.len()).any(has) {
+        let policy = !((1u32 << LOREM_IPSUM) | (1 << JAVASCRIPT));
+        if config.filter_policy && phrases & policy != 0 {
             continue;
         }
         out.sentences += count_sentences_english(&line) as u64;

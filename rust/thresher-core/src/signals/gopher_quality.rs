@@ -92,6 +92,12 @@ pub const SIGNALS: [&str; 9] = [
     "stop_words",
 ];
 
+/// [`is_datatrove_punctuation`] for one ASCII byte.
+#[inline]
+fn is_ascii_datatrove_punctuation(b: u8) -> bool {
+    b.is_ascii_punctuation() || (b < 0x20 && b != b'\t' && b != b'\n') || b == 0x7F
+}
+
 fn has_non_punct(word: &str) -> bool {
     word.chars().any(|c| !is_datatrove_punctuation(c))
 }
@@ -149,9 +155,26 @@ fn measure_with<'a>(
             out.avg_word_length = median_len(words);
         }
         _ => {
-            let content: Vec<&str> = words.iter().copied().filter(|w| has_non_punct(w)).collect();
-            out.word_count = content.len() as u64;
-            out.avg_word_length = mean_len(&content);
+            // Words that are not all punctuation, and their mean length (one pass).
+            let (mut content, mut content_chars) = (0usize, 0usize);
+            for w in words.iter() {
+                let bytes = w.as_bytes();
+                let counts = if bytes.is_ascii() {
+                    bytes.iter().any(|&b| !is_ascii_datatrove_punctuation(b))
+                } else {
+                    has_non_punct(w)
+                };
+                if counts {
+                    content += 1;
+                    content_chars += char_len(w);
+                }
+            }
+            out.word_count = content as u64;
+            out.avg_word_length = if content == 0 {
+                0.0
+            } else {
+                content_chars as f64 / content as f64
+            };
         }
     }
 
@@ -192,7 +215,17 @@ fn measure_with<'a>(
         lines.len(),
     );
     out.alpha_words_ratio = ratio(
-        words.iter().filter(|w| w.chars().any(py_isalpha)).count(),
+        words
+            .iter()
+            .filter(|w| {
+                let bytes = w.as_bytes();
+                if bytes.is_ascii() {
+                    bytes.iter().any(u8::is_ascii_alphabetic)
+                } else {
+                    w.chars().any(py_isalpha)
+                }
+            })
+            .count(),
         n_words,
     );
 

@@ -192,6 +192,29 @@ fn c4_rewrites_lines() {
 }
 
 #[test]
+fn c4_phrases_match_in_any_case_and_in_non_ascii_lines() {
+    let config = c4_config(Profile::Datatrove);
+    let text = "Enable JavaScript to see the map here.
+\
+                This Site Uses Cookies for the best experience.\n\
+                Read our Privacy Policy before you go.\n\
+                Die Straße hat eine Cookie Policy für Besucher.\n\
+                The café opened its doors in the old town.\n\
+                A line about java script is kept here.";
+    let r = c4::measure_text(text, &config);
+    assert_eq!(
+        r.text,
+        "The café opened its doors in the old town.\nA line about java script is kept here."
+    );
+    // Lorem ipsum in capitals after a non-ASCII character still flags the document.
+    assert!(c4::measure_text("Ünïcode LOREM IPSUM dolor sit amet.", &config).lorem_ipsum);
+    // The order of the rules: javascript drops its line before a bracket in it is seen.
+    let js = c4::measure_text("Turn on javascript {now} to read more.", &config);
+    assert!(!js.curly_bracket);
+    assert_eq!(js.lines_kept, 0);
+}
+
+#[test]
 fn fineweb_by_hand() {
     let text = "A first line that is long enough to count.\nshort\n\nshort\nEnd!";
     let m = fineweb::measure_text(text, &fw(Profile::Datatrove));

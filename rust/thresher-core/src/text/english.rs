@@ -47,21 +47,134 @@ pub fn split_words<'a>(text: &'a str, out: &mut Vec<&'a str>) {
 
 /// Calls `emit` for every token, whitespace tokens included, in order.
 pub fn for_each_token<'a>(text: &'a str, mut emit: impl FnMut(Token<'a>)) {
-    struct Tokens<F>(F);
-    impl<'a, F: FnMut(Token<'a>)> ChunkSink<'a> for Tokens<F> {
+    struct Tokens<'c, F> {
+        emit: F,
+        cache: &'c mut ChunkCache,
+    }
+    impl<'a, F: FnMut(Token<'a>)> ChunkSink<'a> for Tokens<'_, F> {
         #[inline]
         fn chunk(&mut self, chunk: &'a str) {
-            tokenize_chunk(chunk, &mut self.0);
+            self.cache.tokenize(chunk, &mut self.emit);
         }
         #[inline]
         fn space(&mut self, space: &'a str) {
-            (self.0)(Token {
+            (self.emit)(Token {
                 text: space,
                 is_space: true,
             });
         }
     }
-    for_each_chunk(text, &mut Tokens(&mut emit));
+    with_chunk_cache(|cache| {
+        for_each_chunk(
+            text,
+            &mut Tokens {
+                emit: &mut emit,
+                cache,
+            },
+        )
+    });
+}
+
+/// Longest chunk the cache holds, and most pieces of one.
+const CACHED_CHUNK_BYTES: usize = 24;
+const CACHED_PIECES: usize = 8;
+const CACHE_SLOTS: usize = 4096;
+
+#[derive(Clone, Copy)]
+struct CachedChunk {
+    len: u8,
+    pieces: u8,
+    key: [u8; CACHED_CHUNK_BYTES],
+    /// (start, length) of each piece within the chunk.
+    bounds: [(u8, u8); CACHED_PIECES],
+}
+
+/// How short ASCII chunks with punctuation split ("it.", "(see", "don't,", "U.S."): a
+/// direct-mapped table, one slot per hash, overwritten on collision. Web text repeats a few
+/// thousand such chunks endlessly, and splitting one by the rules costs far more than a lookup.
+/// A chunk's tokens depend on the chunk alone, so a hit gives exactly what the rules would.
+pub struct ChunkCache {
+    slots: Vec<CachedChunk>,
+}
+
+impl ChunkCache {
+    fn new() -> Self {
+        let empty = CachedChunk {
+            len: 0,
+            pieces: 0,
+            key: [0; CACHED_CHUNK_BYTES],
+            bounds: [(0, 0); CACHED_PIECES],
+        };
+        Self {
+            slots: vec![empty; CACHE_SLOTS],
+        }
+    }
+
+    /// A cache that caches nothing (used when the thread's cache is already in use).
+    fn disabled() -> Self {
+        Self { slots: Vec::new() }
+    }
+
+    /// [`tokenize_chunk`], answered from the cache when it can be.
+    #[inline]
+    pub fn tokenize<'a>(&mut self, chunk: &'a str, emit: &mut impl FnMut(Token<'a>)) {
+        let bytes = chunk.as_bytes();
+        if is_plain_word(chunk) {
+            // Letters and digits: one token unless it is a special case ("cannot", "gonna").
+            match special_pieces(chunk) {
+                Some(pieces) => emit_special(chunk, pieces, emit),
+                None => emit(word(chunk)),
+            }
+            return;
+        }
+        if self.slots.is_empty() || bytes.len() > CACHED_CHUNK_BYTES || !bytes.is_ascii() {
+            tokenize_chunk(chunk, emit);
+            return;
+        }
+        let mut key = [0u8; CACHED_CHUNK_BYTES];
+        key[..bytes.len()].copy_from_slice(bytes);
+        let word =
+            |k: usize| u64::from_le_bytes(key[k * 8..k * 8 + 8].try_into().expect("8 bytes"));
+        let hash =
+            (word(0) ^ word(1).rotate_left(21) ^ word(2).rotate_left(42) ^ bytes.len() as u64)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let slot = &mut self.slots[(hash >> 52) as usize % CACHE_SLOTS];
+        if slot.len as usize == bytes.len() && slot.key == key {
+            for &(start, len) in &slot.bounds[..slot.pieces as usize] {
+                emit(word_token(&chunk[start as usize..(start + len) as usize]));
+            }
+            return;
+        }
+        let base = chunk.as_ptr() as usize;
+        let mut bounds = [(0u8, 0u8); CACHED_PIECES];
+        let mut pieces = 0usize;
+        tokenize_chunk(chunk, &mut |t: Token<'a>| {
+            if pieces < CACHED_PIECES {
+                bounds[pieces] = ((t.text.as_ptr() as usize - base) as u8, t.text.len() as u8);
+            }
+            pieces += 1;
+            emit(t);
+        });
+        if pieces <= CACHED_PIECES {
+            *slot = CachedChunk {
+                len: bytes.len() as u8,
+                pieces: pieces as u8,
+                key,
+                bounds,
+            };
+        }
+    }
+}
+
+/// Runs `f` with this thread's chunk cache (or a disabled one when the cache is already in use).
+pub fn with_chunk_cache<R>(f: impl FnOnce(&mut ChunkCache) -> R) -> R {
+    thread_local! {
+        static CACHE: std::cell::RefCell<Option<ChunkCache>> = const { std::cell::RefCell::new(None) };
+    }
+    CACHE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut guard) => f(guard.get_or_insert_with(ChunkCache::new)),
+        Err(_) => f(&mut ChunkCache::disabled()),
+    })
 }
 
 /// Receives a text cut at whitespace: the whitespace-free chunks (to be split further by the
@@ -213,6 +326,11 @@ fn is_plain_word(chunk: &str) -> bool {
         None => true,
         Some(k) => k + 1 == bytes.len(),
     }
+}
+
+#[inline]
+fn word_token(text: &str) -> Token<'_> {
+    word(text)
 }
 
 fn word(text: &str) -> Token<'_> {

@@ -155,19 +155,24 @@ pub fn is_unicode_punctuation(c: char) -> bool {
 /// (spaCy's "sentencizer"): a new sentence starts at the first token after a sentence-final mark
 /// that is neither punctuation nor another final mark.
 pub fn count_sentences_english(text: &str) -> usize {
-    let mut counter = SentenceCounter::default();
-    english::for_each_chunk(text, &mut counter);
-    counter.sentences
+    english::with_chunk_cache(|cache| {
+        let mut counter = SentenceCounter {
+            state: SentenceState::default(),
+            cache,
+        };
+        english::for_each_chunk(text, &mut counter);
+        counter.state.sentences
+    })
 }
 
 #[derive(Default)]
-struct SentenceCounter {
+struct SentenceState {
     sentences: usize,
     any_token: bool,
     seen_final: bool,
 }
 
-impl SentenceCounter {
+impl SentenceState {
     #[inline]
     fn token(&mut self, text: &str, is_space: bool) {
         if !self.any_token {
@@ -185,32 +190,38 @@ impl SentenceCounter {
     }
 }
 
-impl<'a> english::ChunkSink<'a> for SentenceCounter {
+struct SentenceCounter<'c> {
+    state: SentenceState,
+    cache: &'c mut english::ChunkCache,
+}
+
+impl<'a> english::ChunkSink<'a> for SentenceCounter<'_> {
     fn chunk(&mut self, chunk: &'a str) {
         // Most chunks are ASCII words with no `.`, `!` or `?`: none of their tokens ends a sentence,
         // and one with a letter or digit has a token that is not punctuation. Their effect on the
         // count is known without splitting them.
         let bytes = chunk.as_bytes();
-        if self.any_token
+        let state = &mut self.state;
+        if state.any_token
             && bytes.is_ascii()
             && !bytes.iter().any(|&b| matches!(b, b'.' | b'!' | b'?'))
         {
-            if !self.seen_final {
+            if !state.seen_final {
                 return;
             }
             if bytes.iter().any(u8::is_ascii_alphanumeric) {
-                self.sentences += 1;
-                self.seen_final = false;
+                state.sentences += 1;
+                state.seen_final = false;
                 return;
             }
         }
-        english::tokenize_chunk(chunk, &mut |t: english::Token<'a>| {
-            self.token(t.text, t.is_space)
+        self.cache.tokenize(chunk, &mut |t: english::Token<'a>| {
+            state.token(t.text, t.is_space)
         });
     }
 
     fn space(&mut self, space: &'a str) {
-        self.token(space, true);
+        self.state.token(space, true);
     }
 }
 
