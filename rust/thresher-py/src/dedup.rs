@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use arrow_array::builder::{FixedSizeListBuilder, UInt64Builder};
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, LargeStringArray, ListArray,
-    RecordBatch, UInt32Array, UInt64Array,
+    Array, ArrayRef, BooleanArray, FixedSizeListArray, Float64Array, Int64Array, LargeStringArray,
+    ListArray, RecordBatch, UInt32Array, UInt64Array,
 };
+use arrow_buffer::NullBuffer;
 use arrow_data::ArrayData;
 use arrow_pyarrow::PyArrowType;
 use arrow_schema::{DataType, Field, Schema};
@@ -88,6 +89,28 @@ fn signatures_array(signatures: Vec<Option<Vec<u64>>>, width: usize) -> ArrayRef
         }
     }
     Arc::new(builder.finish())
+}
+
+/// Fixed-size lists of `width` uint64 for `rows` rows, each filled in place by `fill` (in
+/// parallel, straight into the array's buffer); rows it returns false for are null (zeros).
+fn signature_matrix(
+    rows: usize,
+    width: usize,
+    fill: impl Fn(usize, &mut [u64]) -> bool + Sync,
+) -> ArrayRef {
+    use rayon::prelude::*;
+    let mut values = vec![0u64; rows * width];
+    // MinHasher::new rejects zero bands or rows, so width >= 1.
+    let valid: Vec<bool> = values
+        .par_chunks_mut(width)
+        .with_min_len(64)
+        .enumerate()
+        .map(|(i, out)| fill(i, out))
+        .collect();
+    let nulls = valid.contains(&false).then(|| NullBuffer::from(valid));
+    let field = Arc::new(Field::new_list_field(DataType::UInt64, true));
+    let values = Arc::new(UInt64Array::from(values));
+    Arc::new(FixedSizeListArray::new(field, width as i32, values, nulls))
 }
 
 #[pymethods]
@@ -211,16 +234,14 @@ impl Minhasher {
                 .ok_or_else(|| CoreError::InvalidArgument("expected list<uint64>".into()))?;
             let offsets = list.value_offsets();
             let raw = values.values();
-            use rayon::prelude::*;
-            let sigs: Vec<Option<Vec<u64>>> = (0..list.len())
-                .into_par_iter()
-                .with_min_len(64)
-                .map(|i| {
+            Ok(signature_matrix(
+                list.len(),
+                hasher.num_hashes(),
+                |i, out| {
                     let (s, e) = (offsets[i] as usize, offsets[i + 1] as usize);
-                    hasher.signature(&raw[s..e])
-                })
-                .collect();
-            Ok(signatures_array(sigs, hasher.num_hashes()))
+                    hasher.signature_into(&raw[s..e], out)
+                },
+            ))
         })?;
         Ok(PyArrowType(out.to_data()))
     }

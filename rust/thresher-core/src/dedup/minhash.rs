@@ -291,9 +291,23 @@ impl MinHasher {
         if shingles.is_empty() {
             return None;
         }
-        let mut mins = vec![u64::MAX; self.a.len()];
-        signature_kernel(shingles, &self.a, &self.b, &mut mins);
+        let mut mins = vec![0; self.a.len()];
+        self.signature_into(shingles, &mut mins);
         Some(mins)
+    }
+
+    /// Writes the signature of `shingles` into `out` (its first [`num_hashes`] values); false,
+    /// with `out` untouched, when there are no shingles.
+    ///
+    /// [`num_hashes`]: MinHasher::num_hashes
+    pub fn signature_into(&self, shingles: &[u64], out: &mut [u64]) -> bool {
+        if shingles.is_empty() {
+            return false;
+        }
+        let out = &mut out[..self.a.len()];
+        out.fill(u64::MAX);
+        signature_kernel(shingles, &self.a, &self.b, out);
+        true
     }
 
     /// One 128-bit key per band: documents sharing a key are LSH candidates.
@@ -320,134 +334,344 @@ fn memchr_spaces(text: &[u8]) -> impl Iterator<Item = usize> + '_ {
         .map(|(i, _)| i)
 }
 
+/// `((x * a + b) mod 2^64) mod (2^61 - 1)`, the hash function family of both modes.
 #[inline(always)]
-fn mod_mersenne(v: u64) -> u64 {
+fn universal_hash(x: u64, a: u64, b: u64) -> u64 {
+    let v = x.wrapping_mul(a).wrapping_add(b);
     let r = (v & MERSENNE_61) + (v >> 61);
     // r < 2^61 + 8: one conditional subtraction finishes the reduction (branch-free: when
     // r < p the subtraction wraps to a huge value and the minimum ignores it).
     r.min(r.wrapping_sub(MERSENNE_61))
 }
 
-/// Hash functions per block: their `a`, `b` and running minima stay in vector registers while
-/// every shingle streams past.
-const BLOCK: usize = 16;
-
-#[inline(always)]
-fn kernel_body(shingles: &[u64], a: &[u64], b: &[u64], mins: &mut [u64]) {
+/// The portable kernel, four functions at a time kept in registers while every shingle
+/// streams past (with the same lane arithmetic as the vector kernels, described below).
+fn kernel_scalar(shingles: &[u64], a: &[u64], b: &[u64], mins: &mut [u64]) {
+    if shingles.is_empty() {
+        return;
+    }
     let n = mins.len().min(a.len()).min(b.len());
-    let (a, b, mins) = (&a[..n], &b[..n], &mut mins[..n]);
-    let full = n / BLOCK * BLOCK;
-    for start in (0..full).step_by(BLOCK) {
-        let mut ab = [0u64; BLOCK];
-        let mut bb = [0u64; BLOCK];
-        let mut mb = [0u64; BLOCK];
-        ab.copy_from_slice(&a[start..start + BLOCK]);
-        bb.copy_from_slice(&b[start..start + BLOCK]);
-        mb.copy_from_slice(&mins[start..start + BLOCK]);
+    let full = n / 4 * 4;
+    for start in (0..full).step_by(4) {
+        let (a0, a1, a2, a3) = (a[start], a[start + 1], a[start + 2], a[start + 3]);
+        let (b0, b1, b2, b3) = (b[start], b[start + 1], b[start + 2], b[start + 3]);
+        let mut t = [u64::MAX; 4];
         for &x in shingles {
-            for l in 0..BLOCK {
-                mb[l] = mb[l].min(mod_mersenne(x.wrapping_mul(ab[l]).wrapping_add(bb[l])));
+            // Opaque to the optimiser: a loop vectorised over shingles without a 64-bit vector
+            // multiply (SSE2) runs at a third of this speed.
+            let x = std::hint::black_box(x);
+            t[0] = t[0].min(lane_value(x, a0, b0));
+            t[1] = t[1].min(lane_value(x, a1, b1));
+            t[2] = t[2].min(lane_value(x, a2, b2));
+            t[3] = t[3].min(lane_value(x, a3, b3));
+        }
+        let mut wrapped = 0;
+        for (lane, &t) in t.iter().enumerate() {
+            if t < 8 {
+                wrapped |= 1 << lane;
+            } else {
+                mins[start + lane] = mins[start + lane].min(t.wrapping_add(MERSENNE_61));
             }
         }
-        mins[start..start + BLOCK].copy_from_slice(&mb);
-    }
-    for &x in shingles {
-        for j in full..n {
-            mins[j] = mins[j].min(mod_mersenne(x.wrapping_mul(a[j]).wrapping_add(b[j])));
+        if wrapped != 0 {
+            recompute_lanes(wrapped, start, shingles, a, b, mins);
         }
+    }
+    for j in full..n {
+        mins[j] = mins[j].min(exact_min(shingles, a[j], b[j]));
     }
 }
 
-/// AVX-512 kernel: 16 hash functions per pass held in registers, every shingle broadcast
-/// against them. The conditional subtraction of the reduction is left out of the loop: lanes
-/// track the largest partly reduced value too, and the (astronomically rare) lane that met a
-/// value >= p is recomputed exactly.
+/// The minimum hash of one function over every shingle, one exact hash at a time.
+fn exact_min(shingles: &[u64], a: u64, b: u64) -> u64 {
+    shingles
+        .iter()
+        .map(|&x| universal_hash(x, a, b))
+        .min()
+        .unwrap_or(u64::MAX)
+}
+
+/// `(v >> 61) - (!v & p)` for `v = x * a + b`, the value the kernels take minima of.
+#[inline(always)]
+fn lane_value(x: u64, a: u64, b: u64) -> u64 {
+    let v = x.wrapping_mul(a).wrapping_add(b);
+    (v >> 61).wrapping_sub(!v & MERSENNE_61)
+}
+
+// The kernels keep, for each function, the minimum over shingles of
+//
+//     t = (v >> 61) - (!v & p)   (wrapping), with v = x * a + b (wrapping) = hi * 2^61 + lo,
+//
+// which is lo + hi - p: three operations instead of a full reduction. When lo + hi < p (all but
+// about 8 in 2^61 values) t = h - p with h the exact hash, a number at or above 2^64 - p, ordered
+// like h; otherwise t is the exact hash itself (0 to 7) and sorts first. A final minimum at or
+// above 2^64 - p is therefore exact (h = t + p); a lane whose minimum is below 8 met a wrapped
+// value, and is recomputed one exact hash at a time. The initial t of u64::MAX stands for
+// h = p - 1, the largest hash, so it never shows through once a shingle has been seen (the
+// kernels are only called with at least one).
+
+/// AVX-512 kernel: passes of up to 56 functions (7 registers of 8, whose `a`, `b` and minima
+/// take 21 of the 32 vector registers), every shingle broadcast against them: 6 vector
+/// operations per 8 functions and shingle.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq")]
 unsafe fn kernel_avx512(shingles: &[u64], a: &[u64], b: &[u64], mins: &mut [u64]) {
     let n = mins.len().min(a.len()).min(b.len());
     let mut start = 0;
-    // 32 functions a pass while they last (more independent work per broadcast shingle), then 8.
-    while start + 32 <= n {
-        avx512_block::<4>(shingles, a, b, mins, start);
-        start += 32;
+    macro_rules! pass {
+        ($r:literal) => {
+            let end = start + 8 * $r;
+            // SAFETY: the caller guarantees AVX-512F/DQ; the slices hold 8 * R values.
+            unsafe {
+                avx512_pass::<$r>(
+                    shingles,
+                    &a[start..end],
+                    &b[start..end],
+                    &mut mins[start..end],
+                )
+            };
+            start = end;
+        };
     }
-    while start + 8 <= n {
-        avx512_block::<1>(shingles, a, b, mins, start);
-        start += 8;
+    while n - start >= 56 {
+        pass!(7);
+    }
+    if n - start >= 32 {
+        pass!(4);
+    }
+    if n - start >= 16 {
+        pass!(2);
+    }
+    if n - start >= 8 {
+        pass!(1);
     }
     if start < n {
-        kernel_body(shingles, &a[start..n], &b[start..n], &mut mins[start..n]);
+        kernel_scalar(shingles, &a[start..n], &b[start..n], &mut mins[start..n]);
     }
 }
 
-/// `R` registers of 8 hash functions from `start`: the partly reduced values' minimum and
-/// maximum per lane; lanes that met a value >= p (about one in 2^58 shingles) are redone exactly.
+/// `8 * R` functions (the whole of `a`, `b` and `mins`) over every shingle.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq")]
 #[inline]
-unsafe fn avx512_block<const R: usize>(
+unsafe fn avx512_pass<const R: usize>(shingles: &[u64], a: &[u64], b: &[u64], mins: &mut [u64]) {
+    use std::arch::x86_64::*;
+    assert!(a.len() == 8 * R && b.len() == 8 * R && mins.len() == 8 * R);
+    let p = _mm512_set1_epi64(MERSENNE_61 as i64);
+    let mut av = [_mm512_setzero_si512(); R];
+    let mut bv = [_mm512_setzero_si512(); R];
+    let mut tv = [_mm512_set1_epi64(-1); R];
+    for r in 0..R {
+        // SAFETY: 8 * r + 8 <= 8 * R, the slices' length (asserted above).
+        unsafe {
+            av[r] = _mm512_loadu_si512(a.as_ptr().add(8 * r).cast());
+            bv[r] = _mm512_loadu_si512(b.as_ptr().add(8 * r).cast());
+        }
+    }
+    for &x in shingles {
+        let xv = _mm512_set1_epi64(x as i64);
+        for r in 0..R {
+            let v = _mm512_add_epi64(_mm512_mullo_epi64(xv, av[r]), bv[r]);
+            let t = _mm512_sub_epi64(_mm512_srli_epi64::<61>(v), _mm512_andnot_si512(v, p));
+            tv[r] = _mm512_min_epu64(tv[r], t);
+        }
+    }
+    let eight = _mm512_set1_epi64(8);
+    for (r, &t) in tv.iter().enumerate() {
+        let wrapped = _mm512_cmplt_epu64_mask(t, eight);
+        // SAFETY: as for the loads.
+        unsafe {
+            let out = mins.as_mut_ptr().add(8 * r);
+            let old = _mm512_loadu_si512(out.cast());
+            let new = _mm512_min_epu64(old, _mm512_add_epi64(t, p));
+            _mm512_mask_storeu_epi64(out.cast(), !wrapped, new);
+        }
+        if wrapped != 0 {
+            recompute_lanes(wrapped as u32, 8 * r, shingles, a, b, mins);
+        }
+    }
+}
+
+/// AVX2 kernel: 4 functions a register, 2 registers a pass. AVX2 has no 64-bit low multiply
+/// (three 32 x 32 -> 64 products instead) and no unsigned 64-bit minimum: t is compared as a
+/// signed number, where the wrapped values (0 to 7) sort last instead of first, so a mask of
+/// their sign bits finds the lanes to recompute. 13 vector operations per 4 functions and shingle.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn kernel_avx2(shingles: &[u64], a: &[u64], b: &[u64], mins: &mut [u64]) {
+    let n = mins.len().min(a.len()).min(b.len());
+    let mut start = 0;
+    while n - start >= 8 {
+        // SAFETY: the caller guarantees AVX2; the slices hold 8 values.
+        unsafe {
+            avx2_pass::<2>(
+                shingles,
+                &a[start..start + 8],
+                &b[start..start + 8],
+                &mut mins[start..start + 8],
+            )
+        };
+        start += 8;
+    }
+    if n - start >= 4 {
+        // SAFETY: as above, 4 values.
+        unsafe {
+            avx2_pass::<1>(
+                shingles,
+                &a[start..start + 4],
+                &b[start..start + 4],
+                &mut mins[start..start + 4],
+            )
+        };
+        start += 4;
+    }
+    if start < n {
+        kernel_scalar(shingles, &a[start..n], &b[start..n], &mut mins[start..n]);
+    }
+}
+
+/// `4 * R` functions (the whole of `a`, `b` and `mins`) over every shingle.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn avx2_pass<const R: usize>(shingles: &[u64], a: &[u64], b: &[u64], mins: &mut [u64]) {
+    use std::arch::x86_64::*;
+    assert!(a.len() == 4 * R && b.len() == 4 * R && mins.len() == 4 * R);
+    let p = _mm256_set1_epi64x(MERSENNE_61 as i64);
+    let mut av = [_mm256_setzero_si256(); R];
+    let mut ahv = [_mm256_setzero_si256(); R];
+    let mut bv = [_mm256_setzero_si256(); R];
+    let mut tv = [_mm256_set1_epi64x(-1); R];
+    // Sign bits stay set while every t of the lane was negative (not wrapped).
+    let mut unwrapped = [_mm256_set1_epi64x(-1); R];
+    for r in 0..R {
+        // SAFETY: 4 * r + 4 <= 4 * R, the slices' length (asserted above).
+        unsafe {
+            av[r] = _mm256_loadu_si256(a.as_ptr().add(4 * r).cast());
+            bv[r] = _mm256_loadu_si256(b.as_ptr().add(4 * r).cast());
+        }
+        ahv[r] = _mm256_srli_epi64::<32>(av[r]);
+    }
+    for &x in shingles {
+        let xl = _mm256_set1_epi64x(x as i64);
+        let xh = _mm256_set1_epi64x((x >> 32) as i64);
+        for r in 0..R {
+            // x * a mod 2^64 = xl * al + ((xl * ah + xh * al) << 32).
+            let low = _mm256_mul_epu32(xl, av[r]);
+            let cross = _mm256_add_epi64(_mm256_mul_epu32(xl, ahv[r]), _mm256_mul_epu32(xh, av[r]));
+            let v = _mm256_add_epi64(_mm256_add_epi64(low, bv[r]), _mm256_slli_epi64::<32>(cross));
+            let t = _mm256_sub_epi64(_mm256_srli_epi64::<61>(v), _mm256_andnot_si256(v, p));
+            // Both lie in [-p, 7], so t - min cannot overflow: its sign says t < min.
+            let less = _mm256_castsi256_pd(_mm256_sub_epi64(t, tv[r]));
+            tv[r] = _mm256_castpd_si256(_mm256_blendv_pd(
+                _mm256_castsi256_pd(tv[r]),
+                _mm256_castsi256_pd(t),
+                less,
+            ));
+            unwrapped[r] = _mm256_and_si256(unwrapped[r], t);
+        }
+    }
+    for r in 0..R {
+        let mut t = [0u64; 4];
+        // SAFETY: `t` holds 4 values.
+        unsafe { _mm256_storeu_si256(t.as_mut_ptr().cast(), tv[r]) };
+        let clean = _mm256_movemask_pd(_mm256_castsi256_pd(unwrapped[r])) as u32;
+        for (lane, &t) in t.iter().enumerate() {
+            if clean >> lane & 1 == 1 {
+                let j = 4 * r + lane;
+                mins[j] = mins[j].min(t.wrapping_add(MERSENNE_61));
+            }
+        }
+        let wrapped = !clean & 0b1111;
+        if wrapped != 0 {
+            recompute_lanes(wrapped, 4 * r, shingles, a, b, mins);
+        }
+    }
+}
+
+/// Recomputes exactly, one hash at a time, the functions `first + lane` for every set bit
+/// of `lanes` (vector lanes that met a value of `lo + hi` at or above p).
+#[cold]
+#[inline(never)]
+fn recompute_lanes(
+    mut lanes: u32,
+    first: usize,
     shingles: &[u64],
     a: &[u64],
     b: &[u64],
     mins: &mut [u64],
-    start: usize,
 ) {
-    use std::arch::x86_64::*;
-    let p = _mm512_set1_epi64(MERSENNE_61 as i64);
-    let mut av = [_mm512_setzero_si512(); R];
-    let mut bv = [_mm512_setzero_si512(); R];
-    let mut mv = [_mm512_setzero_si512(); R];
-    let mut xv = [_mm512_setzero_si512(); R];
-    for r in 0..R {
-        // SAFETY: the caller guarantees start + 8 * R <= every slice's length.
-        av[r] = _mm512_loadu_si512(a.as_ptr().add(start + 8 * r).cast());
-        bv[r] = _mm512_loadu_si512(b.as_ptr().add(start + 8 * r).cast());
-        mv[r] = _mm512_loadu_si512(mins.as_ptr().add(start + 8 * r).cast());
+    while lanes != 0 {
+        let j = first + lanes.trailing_zeros() as usize;
+        mins[j] = mins[j].min(exact_min(shingles, a[j], b[j]));
+        lanes &= lanes - 1;
     }
-    for &x in shingles {
-        let s = _mm512_set1_epi64(x as i64);
-        for r in 0..R {
-            let v = _mm512_add_epi64(_mm512_mullo_epi64(s, av[r]), bv[r]);
-            let partly = _mm512_add_epi64(_mm512_and_si512(v, p), _mm512_srli_epi64::<61>(v));
-            mv[r] = _mm512_min_epu64(mv[r], partly);
-            xv[r] = _mm512_max_epu64(xv[r], partly);
-        }
-    }
-    let mut largest = [0u64; 8];
-    for r in 0..R {
-        _mm512_storeu_si512(mins.as_mut_ptr().add(start + 8 * r).cast(), mv[r]);
-        _mm512_storeu_si512(largest.as_mut_ptr().cast(), xv[r]);
-        for (lane, &high) in largest.iter().enumerate() {
-            if high >= MERSENNE_61 {
-                let j = start + 8 * r + lane;
-                kernel_body(shingles, &a[j..j + 1], &b[j..j + 1], &mut mins[j..j + 1]);
+}
+
+/// An implementation of the signature kernel; all give identical minima.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelPath {
+    Scalar,
+    Avx2,
+    Avx512,
+}
+
+impl KernelPath {
+    /// Every path, slowest first.
+    pub const ALL: [KernelPath; 3] = [KernelPath::Scalar, KernelPath::Avx2, KernelPath::Avx512];
+
+    /// Whether this CPU can run the path.
+    pub fn supported(self) -> bool {
+        match self {
+            KernelPath::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx2 => std::is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512 => {
+                std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512dq")
             }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
         }
+    }
+
+    /// The fastest path this CPU supports.
+    pub fn best() -> Self {
+        Self::ALL
+            .into_iter()
+            .rev()
+            .find(|path| path.supported())
+            .unwrap_or(KernelPath::Scalar)
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn kernel_avx2(shingles: &[u64], a: &[u64], b: &[u64], mins: &mut [u64]) {
-    kernel_body(shingles, a, b, mins)
-}
-
-/// `mins[j] = min over x of ((x * a[j] + b[j]) mod 2^64) mod (2^61 - 1)`, vectorised where the
-/// CPU allows (the same arithmetic on every path).
+/// `mins[j] = min(mins[j], min over x of ((x * a[j] + b[j]) mod 2^64) mod (2^61 - 1))`, on the
+/// fastest path the CPU supports.
 pub fn signature_kernel(shingles: &[u64], a: &[u64], b: &[u64], mins: &mut [u64]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512dq") {
-            // SAFETY: the features this function is compiled for were detected at run time.
-            return unsafe { kernel_avx512(shingles, a, b, mins) };
-        }
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: as above.
-            return unsafe { kernel_avx2(shingles, a, b, mins) };
-        }
+    signature_kernel_on(KernelPath::best(), shingles, a, b, mins)
+}
+
+/// [`signature_kernel`] on a chosen path; one the CPU lacks runs the scalar kernel instead.
+pub fn signature_kernel_on(
+    path: KernelPath,
+    shingles: &[u64],
+    a: &[u64],
+    b: &[u64],
+    mins: &mut [u64],
+) {
+    if shingles.is_empty() {
+        return;
     }
-    kernel_body(shingles, a, b, mins)
+    match path {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the features the kernel is compiled for were detected at run time.
+        KernelPath::Avx512 if path.supported() => unsafe { kernel_avx512(shingles, a, b, mins) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        KernelPath::Avx2 if path.supported() => unsafe { kernel_avx2(shingles, a, b, mins) },
+        _ => kernel_scalar(shingles, a, b, mins),
+    }
 }
 
 #[cfg(test)]
@@ -475,17 +699,134 @@ mod tests {
         assert_eq!(b[111], 1097409548522419201);
     }
 
+    /// The kernel's definition, written out with a 128-bit remainder.
+    fn reference_kernel(shingles: &[u64], a: &[u64], b: &[u64], mins: &mut [u64]) {
+        for &x in shingles {
+            for (j, m) in mins.iter_mut().enumerate() {
+                let v = x.wrapping_mul(a[j]).wrapping_add(b[j]);
+                *m = (*m).min((v as u128 % MERSENNE_61 as u128) as u64);
+            }
+        }
+    }
+
+    fn supported_paths() -> Vec<KernelPath> {
+        let paths: Vec<_> = KernelPath::ALL
+            .into_iter()
+            .filter(|p| p.supported())
+            .collect();
+        eprintln!("kernel paths tested: {paths:?}");
+        paths
+    }
+
+    /// Every supported path, on `mins` as given, against the reference.
+    fn check_paths(shingles: &[u64], a: &[u64], b: &[u64], mins: &[u64]) {
+        let mut expected = mins.to_vec();
+        reference_kernel(shingles, a, b, &mut expected);
+        for path in supported_paths() {
+            let mut got = mins.to_vec();
+            signature_kernel_on(path, shingles, a, b, &mut got);
+            assert_eq!(
+                got,
+                expected,
+                "{path:?}, {} functions, {} shingles",
+                a.len(),
+                shingles.len()
+            );
+        }
+    }
+
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
     #[test]
     fn kernel_wraps_before_the_modulus() {
-        let a = [3u64 << 62];
-        let b = [5u64];
-        let mut mins = [u64::MAX];
-        signature_kernel(&[2], &a, &b, &mut mins);
-        // 2 * 3*2^62 = 3*2^63 wraps to 2^63; + 5; mod (2^61 - 1) = 4 + 5 = 9.
-        assert_eq!(mins[0], 9);
+        for path in supported_paths() {
+            let mut mins = [u64::MAX];
+            signature_kernel_on(path, &[2], &[3 << 62], &[5], &mut mins);
+            // 2 * 3*2^62 = 3*2^63 wraps to 2^63; + 5; mod (2^61 - 1) = 4 + 5 = 9.
+            assert_eq!(mins[0], 9, "{path:?}");
+        }
         let mut plain = [u64::MAX];
-        kernel_body(&[2, 7, 11], &[12345, 999], &[1, 2], &mut plain);
+        kernel_scalar(&[2, 7, 11], &[12345, 999], &[1, 2], &mut plain);
         assert_eq!(plain[0], 2 * 12345 + 1);
+    }
+
+    #[test]
+    fn every_path_matches_the_reference_on_random_inputs() {
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        for functions in [
+            1, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 31, 32, 33, 55, 56, 57, 63, 64, 100, 112, 113, 128,
+        ] {
+            for shingles in [1, 2, 3, 8, 61, 500] {
+                // Datatrove's parameter ranges, then any 64-bit values (the kernel takes both).
+                for full_range in [false, true] {
+                    let draw = |rng: &mut XorShift, low: u64| {
+                        if full_range {
+                            rng.next()
+                        } else {
+                            low + rng.next() % (MERSENNE_61 - low)
+                        }
+                    };
+                    let a: Vec<u64> = (0..functions).map(|_| draw(&mut rng, 1)).collect();
+                    let b: Vec<u64> = (0..functions).map(|_| draw(&mut rng, 0)).collect();
+                    let x: Vec<u64> = (0..shingles).map(|_| rng.next()).collect();
+                    check_paths(&x, &a, &b, &vec![u64::MAX; functions]);
+                    // Minima carried in from earlier calls, some below what the shingles give.
+                    let carried: Vec<u64> = (0..functions)
+                        .map(|_| rng.next() >> (rng.next() % 64))
+                        .collect();
+                    check_paths(&x, &a, &b, &carried);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_path_handles_values_at_and_above_the_modulus() {
+        // With a = 1 the function values are x + b, so b places them exactly. v = hi * 2^61 + lo
+        // with lo + hi >= p is the case the vector kernels detect and recompute.
+        const TOP: u64 = 7 << 61;
+        let interesting = [
+            MERSENNE_61,                 // lo = p: hash 0
+            MERSENNE_61 - 1,             // lo + hi = p - 1: the largest hash
+            MERSENNE_61 + 1,             // hi = 1, lo = 0
+            u64::MAX,                    // hi = 7, lo = p: hash 7; x = 1 wraps it to 0
+            u64::MAX - 1,                // hash 6, then 7, then 0
+            (4 << 61) + MERSENNE_61 - 1, // lo + hi = p + 3: hash 3
+            (2 << 61) + MERSENNE_61 - 5, // lo + hi = p - 3: no wrap
+            TOP + MERSENNE_61 - 7,       // lo + hi = p: hash 0
+            TOP,
+            0,
+            1,
+            1 << 61,
+            u64::MAX - (1 << 40) + 1, // x = 2^40 gives 1
+        ];
+        let functions = 3 * 56 + 13;
+        let b: Vec<u64> = (0..functions)
+            .map(|j| interesting[j % interesting.len()])
+            .collect();
+        let a = vec![1u64; functions];
+        for x in [
+            vec![0u64],
+            vec![1],
+            vec![0, 1],
+            vec![2, 0],
+            vec![0, 1, 2, 1 << 40, 12345],
+            vec![1 << 40, 3, 0],
+        ] {
+            check_paths(&x, &a, &b, &vec![u64::MAX; functions]);
+        }
+        let mut mins = vec![u64::MAX; functions];
+        signature_kernel(&[0], &a, &b, &mut mins);
+        assert_eq!(&mins[..6], &[0, MERSENNE_61 - 1, 1, 7, 6, 3]);
     }
 
     #[test]
@@ -495,24 +836,13 @@ mod tests {
             .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
             .collect();
         let mut scalar = vec![u64::MAX; 112];
-        kernel_body(&shingles, &hasher.a, &hasher.b, &mut scalar);
+        kernel_scalar(&shingles, &hasher.a, &hasher.b, &mut scalar);
         assert_eq!(hasher.signature(&shingles).unwrap(), scalar);
-    }
-
-    #[test]
-    fn vectorised_kernel_fixes_values_at_the_modulus() {
-        // x * a + b = p + 3 for lane 5: partly reduced value p + 3, exact value 3.
-        let mut a = vec![1u64; 32];
-        let mut b = vec![u64::MAX - 100; 32];
-        b[5] = MERSENNE_61 + 3 - 1;
-        a[20] = 3 << 62;
-        let shingles = [1u64, 2, 1 << 40];
-        let mut fast = vec![u64::MAX; 32];
-        signature_kernel(&shingles, &a, &b, &mut fast);
-        let mut scalar = vec![u64::MAX; 32];
-        kernel_body(&shingles, &a, &b, &mut scalar);
-        assert_eq!(fast, scalar);
-        assert_eq!(fast[5], 3);
+        let mut out = vec![1; 112];
+        assert!(hasher.signature_into(&shingles, &mut out));
+        assert_eq!(out, scalar);
+        assert!(!hasher.signature_into(&[], &mut out));
+        assert_eq!(out, scalar);
     }
 
     #[test]
@@ -576,6 +906,21 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn kernel_paths_agree(
+            x in proptest::collection::vec(any::<u64>(), 0..40),
+            ab in proptest::collection::vec((any::<u64>(), any::<u64>()), 0..80),
+        ) {
+            let (a, b): (Vec<u64>, Vec<u64>) = ab.into_iter().unzip();
+            let mut expected = vec![u64::MAX; a.len()];
+            reference_kernel(&x, &a, &b, &mut expected);
+            for path in KernelPath::ALL.into_iter().filter(|p| p.supported()) {
+                let mut got = vec![u64::MAX; a.len()];
+                signature_kernel_on(path, &x, &a, &b, &mut got);
+                prop_assert_eq!(&got, &expected, "{:?}", path);
+            }
+        }
+
         #[test]
         fn signatures_never_panic(text in "\\PC{0,200}", compatible in any::<bool>()) {
             let hasher = MinHasher::new(MinhashConfig { datatrove_compatible: compatible, ..Default::default() }).unwrap();
