@@ -161,8 +161,8 @@ FINEWEB_CHAIN = [
 clock = time.process_time
 
 
-def time_thresher(table: pa.Table, repeats: int) -> float:
-    pipeline = Pipeline.from_steps(FINEWEB_CHAIN)
+def time_thresher(table: pa.Table, repeats: int, steps: list[dict] | None = None) -> float:
+    pipeline = Pipeline.from_steps(steps or FINEWEB_CHAIN)
     pipeline.run_table(table.slice(0, 64))  # warm-up: tables built, code paged in
     times = []
     for _ in range(repeats):
@@ -209,9 +209,21 @@ def main() -> None:
     parser.add_argument("--datatrove-sample", type=int, default=300, help="documents datatrove is timed on")
     parser.add_argument("--show", type=int, default=20, help="disagreements printed per filter")
     parser.add_argument("--skip-agreement", action="store_true")
+    parser.add_argument(
+        "--dump-corpus",
+        metavar="FILE",
+        help="write the corpus as NUL-separated UTF-8 (input of the Rust example heuristics_speed) and exit",
+    )
     args = parser.parse_args()
 
     table = load_corpus(args.limit)
+    if args.dump_corpus:
+        texts = table["text"].to_pylist()
+        if any("\0" in t for t in texts):
+            raise SystemExit("a document contains a NUL byte: cannot write the NUL-separated file")
+        Path(args.dump_corpus).write_bytes("\0".join(texts).encode())
+        print(f"wrote {len(texts)} documents to {args.dump_corpus}")
+        return
     mb = sum(len(t.encode()) for t in table["text"].to_pylist()) / 1e6
     print(f"corpus: {table.num_rows} documents, {mb:.1f} MB of text from {shared_data()}")
 
@@ -222,6 +234,9 @@ def main() -> None:
     print("\n== FineWeb chain speed, one core (RAYON_NUM_THREADS=1, CPU time of this process) ==")
     ours = time_thresher(table, repeats=3)
     print(f"thresher:  {table.num_rows / ours:10.0f} docs/s  {mb / ours:7.1f} MB/s  (median of 3, all documents)")
+    for step in FINEWEB_CHAIN:
+        alone = time_thresher(table, repeats=3, steps=[step])
+        print(f"  {step['type']:<18} alone on all documents: {alone:6.2f} s  {mb / alone:7.1f} MB/s")
     if args.full:
         sample = table
         note = "all documents"

@@ -1,9 +1,12 @@
 //! One-core speed of each heuristic kernel and of the English word splitter, on a file of
 //! documents separated by NUL bytes (no Python involved):
 //!
-//!     cargo run --release -p thresher-core --example heuristics_speed -- docs.bin [repeats]
+//!     cargo run --release -p thresher-core --example heuristics_speed -- docs.bin [repeats] [kernels]
 //!
-//! `benchmarks/heuristics.py --dump-corpus docs.bin` writes such a file from the benchmark corpus.
+//! `kernels` is a comma-separated subset of split_words, gopher_repetition, gopher_quality,
+//! c4_quality and fineweb_quality (default: all).
+//!
+//! `python benchmarks/heuristics.py --dump-corpus docs.bin` writes such a file from the benchmark corpus.
 
 use std::time::Instant;
 
