@@ -202,3 +202,22 @@ def test_word_memo_returns_the_same_words_for_the_same_text() -> None:
     again = _core.gopher_repetition_signals(texts.slice(0, 2), "datatrove", "spacy_en", word_memo=memo)
     assert again.equals(first.slice(0, 2))
     assert len(memo) == 3
+
+
+def test_fineweb_after_c4_sees_the_rewritten_text_through_the_memo() -> None:
+    """C4 passes the words of a document on to its rewritten text; FineWeb's signals must equal those
+    computed on that rewritten text with no memo at all."""
+    messy = GOOD + "\nUse javascript to see this.\nok\nThe last line [1] has a citation in it, see.\n"
+    texts = [messy, GOOD, messy.replace("\n", "\n\n")]
+    c4 = {"type": "c4_quality", "filter_no_terminal_punct": False, "min_num_sentences": 1}
+    fineweb = {"type": "fineweb_quality", "line_punct_thr": None, "char_duplicates_ratio": None}
+    chained = Pipeline.from_steps([{"type": "gopher_repetition", "max_dup_line_frac": None}, c4, fineweb])
+    result = chained.run_table(table(*texts))
+    assert result.kept.num_rows == 3
+    rewritten = Pipeline.from_steps([c4]).run_table(table(*texts)).kept.select(["id", "text"])
+    alone = Pipeline.from_steps([fineweb]).run_table(rewritten).kept
+    assert result.kept["text"].to_pylist() == alone["text"].to_pylist()
+    assert result.kept["c4_quality.text_modified"].to_pylist() == [1, 0, 1]
+    for name in ["non_empty_lines", "line_punct_ratio", "short_line_ratio", "char_dup_ratio", "list_ratio"]:
+        column = f"fineweb_quality.{name}"
+        assert result.kept[column].to_pylist() == alone[column].to_pylist(), name

@@ -59,7 +59,8 @@ def stop_words_for(language: str) -> tuple[str, ...]:
 
 class _SharesWordSplits:
     """A step whose Rust call can take a `_core.WordMemo`: a chain with several such steps gives them
-    one memo per batch, so each document is split into words once, not once per step."""
+    one memo per batch, so each document is split into words once, not once per step (C4, which
+    splits no words itself, passes a document's words on to its rewritten text)."""
 
     shares_word_splits = True
     word_memo = None  # set by StepChain for the duration of a batch
@@ -271,7 +272,7 @@ class C4QualityParams(HeuristicParams):
 
 
 @register_step
-class C4Quality(_RewritingStep):
+class C4Quality(_SharesWordSplits, _RewritingStep):
     """C4's line filters (terminal punctuation, short lines, javascript, policy lines, citations) and
     document rules (lorem ipsum, curly brackets, too few sentences). Rewrites the text."""
 
@@ -308,6 +309,7 @@ class C4Quality(_RewritingStep):
             p.filter_javascript,
             p.filter_curly_bracket,
             p.filter_policy,
+            word_memo=self.word_memo,
         )
 
     def decide(self, signals: pa.RecordBatch, batch: pa.RecordBatch) -> Decision:

@@ -94,7 +94,7 @@ fn gopher_repetition_signals(
 /// C4 line rules: (signals, rewritten text).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (text, profile_name, remove_citations, filter_no_terminal_punct, min_words_per_line, max_word_length, filter_lorem_ipsum, filter_javascript, filter_curly_bracket, filter_policy))]
+#[pyo3(signature = (text, profile_name, remove_citations, filter_no_terminal_punct, min_words_per_line, max_word_length, filter_lorem_ipsum, filter_javascript, filter_curly_bracket, filter_policy, word_memo=None))]
 fn c4_quality_signals(
     py: Python<'_>,
     text: PyArrowType<ArrayData>,
@@ -107,7 +107,9 @@ fn c4_quality_signals(
     filter_javascript: bool,
     filter_curly_bracket: bool,
     filter_policy: bool,
+    word_memo: Option<&PyWordMemo>,
 ) -> PyResult<(PyArrowType<RecordBatch>, PyArrowType<ArrayData>)> {
+    let memo = word_memo.map(|m| Arc::clone(&m.memo));
     let array = to_array(text.0);
     let (batch, texts) = guarded(py, || {
         let column = TextColumn::try_new(array.as_ref())?;
@@ -122,7 +124,7 @@ fn c4_quality_signals(
             filter_curly_bracket,
             filter_policy,
         };
-        let (signals, texts) = c4::compute(column, &config);
+        let (signals, texts) = c4::compute(column, &config, memo.as_deref());
         Ok((signals_to_batch(signals)?, texts.to_data()))
     })?;
     Ok((PyArrowType(batch), PyArrowType(texts)))

@@ -22,7 +22,8 @@ use crate::parallel::map_rows;
 use crate::signals::heuristic_text::{py_splitlines, py_strip, Profile};
 use crate::signals::SignalBatch;
 use crate::text::english::count_words_and_longest;
-use crate::text::splitters::count_sentences_english;
+use crate::text::splitters::{count_sentences_english, WordSplitter};
+use crate::text::word_memo::WordMemo;
 
 pub struct C4Config {
     pub profile: Profile,
@@ -109,6 +110,18 @@ fn phrases_in(line: &str) -> u32 {
 }
 
 pub fn measure_text(text: &str, config: &C4Config) -> C4Result {
+    measure(text, config).0
+}
+
+/// A kept line of the rewritten text: where it starts there, and whether it is an unchanged
+/// slice of the original (citations removed make a new string).
+struct KeptLine<'a> {
+    line: std::borrow::Cow<'a, str>,
+    start_in_rewritten: i64,
+}
+
+/// The signals and rewritten text, with the kept lines.
+fn measure<'a>(text: &'a str, config: &C4Config) -> (C4Result, Vec<KeptLine<'a>>) {
     let original = config.profile == Profile::C4Original;
     let end_marks: &[char] = if original {
         &['.', '?', '!', '"']
@@ -142,14 +155,14 @@ pub fn measure_text(text: &str, config: &C4Config) -> C4Result {
         let phrases = phrases_in(&line);
         if config.filter_lorem_ipsum && phrases & (1 << LOREM_IPSUM) != 0 {
             out.lorem_ipsum = true;
-            return out;
+            return (out, Vec::new());
         }
         if config.filter_javascript && phrases & (1 << JAVASCRIPT) != 0 {
             continue;
         }
         if config.filter_curly_bracket && line.contains('{') {
             out.curly_bracket = true;
-            return out;
+            return (out, Vec::new());
         }
         let policy = !((1u32 << LOREM_IPSUM) | (1 << JAVASCRIPT));
         if config.filter_policy && phrases & policy != 0 {
@@ -160,14 +173,102 @@ pub fn measure_text(text: &str, config: &C4Config) -> C4Result {
     }
     out.lines_kept = kept.len() as u64;
     let joined = kept.join("\n");
-    out.text = py_strip(&joined).to_string();
+    let stripped = py_strip(&joined);
+    let lead = stripped.as_ptr() as usize - joined.as_ptr() as usize;
+    out.text = stripped.to_string();
     out.text_modified = out.text != text;
-    out
+    let mut at = 0usize;
+    let lines = kept
+        .into_iter()
+        .map(|line| {
+            // May be negative: the margin stripped off the joined text can reach into a first line
+            // (one whose citations were cut out of its start); no word sits in that margin.
+            let start_in_rewritten = at as i64 - lead as i64;
+            at += line.len() + 1;
+            KeptLine {
+                line,
+                start_in_rewritten,
+            }
+        })
+        .collect();
+    (out, lines)
+}
+
+/// Passes the word splits of `original` that `memo` holds on to the rewritten text: words never
+/// span a line break, so the rewritten text's words are those of its kept lines (split afresh
+/// only where citations were cut out of a line). The next step (FineWeb) then finds them.
+fn carry_words(memo: &WordMemo, original: &str, result: &C4Result, kept: &[KeptLine<'_>]) {
+    let base = original.as_ptr() as usize;
+    let within_original = |s: &str| {
+        let p = s.as_ptr() as usize;
+        (p >= base && p + s.len() <= base + original.len()).then_some(p - base)
+    };
+    // UAX-29 words are left out: the splitter's rules are not checked to stop at every line break.
+    for splitter in [WordSplitter::SpacyEnglish, WordSplitter::Whitespace] {
+        let Some(bounds) = memo.get(splitter, original) else {
+            continue;
+        };
+        let mut carried: Vec<u32> = Vec::new();
+        let mut fresh = Vec::new();
+        for kept_line in kept {
+            let shift = kept_line.start_in_rewritten;
+            match &kept_line.line {
+                std::borrow::Cow::Borrowed(line) if within_original(line).is_some() => {
+                    let start = within_original(line).unwrap_or(0) as u32;
+                    let end = start + line.len() as u32;
+                    // First word starting in the line (words are in order).
+                    let (mut lo, mut hi) = (0, bounds.len() / 2);
+                    while lo < hi {
+                        let mid = (lo + hi) / 2;
+                        if bounds[2 * mid] < start {
+                            lo = mid + 1;
+                        } else {
+                            hi = mid;
+                        }
+                    }
+                    let first = lo;
+                    for b in bounds[2 * first..].chunks_exact(2) {
+                        if b[1] > end {
+                            break;
+                        }
+                        carried.push((b[0] as i64 - start as i64 + shift) as u32);
+                        carried.push((b[1] as i64 - start as i64 + shift) as u32);
+                    }
+                }
+                line => {
+                    splitter.split(line, &mut fresh);
+                    let line_base = line.as_ptr() as usize;
+                    for w in &fresh {
+                        let s = (w.as_ptr() as usize - line_base) as i64 + shift;
+                        carried.push(s as u32);
+                        carried.push((s + w.len() as i64) as u32);
+                    }
+                }
+            }
+        }
+        memo.insert(splitter, &result.text, carried.into());
+    }
 }
 
 /// Signals of every row, and the rewritten texts (the original where a row is null).
-pub fn compute(column: TextColumn<'_>, config: &C4Config) -> (SignalBatch, ArrayRef) {
-    let measured = map_rows(column, |text| text.map(|t| measure_text(t, config)));
+/// With `memo`, the word splits an earlier step left there for a document are passed on to its
+/// rewritten text.
+pub fn compute(
+    column: TextColumn<'_>,
+    config: &C4Config,
+    memo: Option<&WordMemo>,
+) -> (SignalBatch, ArrayRef) {
+    let measured = map_rows(column, |text| {
+        text.map(|t| {
+            let (result, kept) = measure(t, config);
+            if let Some(memo) = memo {
+                if result.text_modified && !(result.lorem_ipsum || result.curly_bracket) {
+                    carry_words(memo, t, &result, &kept);
+                }
+            }
+            result
+        })
+    });
     let pick = |f: fn(&C4Result) -> u64| measured.iter().map(|m| m.as_ref().map(f)).collect();
     let mut batch = SignalBatch::default();
     batch.push_u64("lines", pick(|m| m.lines));
@@ -185,4 +286,65 @@ pub fn compute(column: TextColumn<'_>, config: &C4Config) -> (SignalBatch, Array
         })
         .collect();
     (batch, Arc::new(texts))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn config() -> C4Config {
+        C4Config {
+            profile: Profile::Datatrove,
+            remove_citations: true,
+            filter_no_terminal_punct: false,
+            min_words_per_line: Some(3),
+            max_word_length: Some(1000),
+            filter_lorem_ipsum: true,
+            filter_javascript: true,
+            filter_curly_bracket: true,
+            filter_policy: true,
+        }
+    }
+
+    /// The words C4 passes on to its rewritten text are those a fresh split of that text gives.
+    fn carried_equal_fresh(text: &str) -> Result<(), TestCaseError> {
+        let memo = WordMemo::new();
+        for splitter in [WordSplitter::SpacyEnglish, WordSplitter::Whitespace] {
+            memo.split(splitter, text, &mut Vec::new());
+        }
+        let (result, kept) = measure(text, &config());
+        if !result.text_modified || result.lorem_ipsum || result.curly_bracket {
+            return Ok(());
+        }
+        carry_words(&memo, text, &result, &kept);
+        for splitter in [WordSplitter::SpacyEnglish, WordSplitter::Whitespace] {
+            let mut fresh = Vec::new();
+            splitter.split(&result.text, &mut fresh);
+            let mut carried = Vec::new();
+            memo.split(splitter, &result.text, &mut carried);
+            prop_assert_eq!(&carried, &fresh, "{:?} on {:?}", splitter, text);
+            prop_assert!(memo.get(splitter, &result.text).is_some());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn carried_words_by_hand() {
+        let text = "  Short.\n\nThis line has [1] enough words here.\r\nUse javascript to view.\n\
+                    \u{2028}Another fine sentence, isn't it?  \n\tok\n";
+        carried_equal_fresh(text).unwrap();
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn carried_words_equal_a_fresh_split(
+            text in r"([a-z]{1,6}|[A-Z]|[0-9]|\[1\]|\[edit\]|[.,'!?()\-]|  | |\t|\n|\r\n|\u{2028}|\u{85}|é|javascript){0,80}",
+        ) {
+            carried_equal_fresh(&text)?;
+        }
+    }
 }

@@ -28,6 +28,36 @@ impl WordMemo {
         Self::default()
     }
 
+    fn key(splitter: WordSplitter, text: &str) -> Key {
+        (
+            xxhash_rust::xxh3::xxh3_128(text.as_bytes()),
+            text.len(),
+            splitter as u8,
+        )
+    }
+
+    fn shard(&self, key: &Key) -> std::sync::MutexGuard<'_, Shard> {
+        self.shards[(key.0 as usize) % SHARDS]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The remembered word boundaries of `text` under `splitter`: (start, end) byte offsets,
+    /// flattened.
+    pub fn get(&self, splitter: WordSplitter, text: &str) -> Option<Arc<[u32]>> {
+        let key = Self::key(splitter, text);
+        self.shard(&key).get(&key).cloned()
+    }
+
+    /// Remembers the word boundaries of `text` (flattened (start, end) byte offsets, in order), for
+    /// a step that derives a new text's words from an old one's (C4 drops whole lines).
+    pub fn insert(&self, splitter: WordSplitter, text: &str, bounds: Arc<[u32]>) {
+        if text.len() <= u32::MAX as usize {
+            let key = Self::key(splitter, text);
+            self.shard(&key).insert(key, bounds);
+        }
+    }
+
     /// Fills `out` with the words of `text` under `splitter`, from the memo when an earlier call
     /// split the same text; otherwise splits it and remembers the word boundaries.
     pub fn split<'a>(&self, splitter: WordSplitter, text: &'a str, out: &mut Vec<&'a str>) {
@@ -35,18 +65,7 @@ impl WordMemo {
             splitter.split(text, out);
             return;
         }
-        let key: Key = (
-            xxhash_rust::xxh3::xxh3_128(text.as_bytes()),
-            text.len(),
-            splitter as u8,
-        );
-        let shard = &self.shards[(key.0 as usize) % SHARDS];
-        let known = shard
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&key)
-            .cloned();
-        if let Some(bounds) = known {
+        if let Some(bounds) = self.get(splitter, text) {
             out.clear();
             out.extend(
                 bounds
@@ -64,10 +83,7 @@ impl WordMemo {
                 [start, start + w.len() as u32]
             })
             .collect();
-        shard
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(key, bounds);
+        self.insert(splitter, text, bounds);
     }
 
     /// Number of texts remembered.
