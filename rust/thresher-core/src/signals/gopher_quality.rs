@@ -141,6 +141,9 @@ fn measure_with<'a>(
     let n_words = words.len();
     let lines = py_splitlines(text);
     let mut out = GopherQuality::default();
+    // (words with a letter, stop-word occurrences, distinct stop words) when the word pass below
+    // counted them.
+    let mut precomputed: Option<(usize, usize, usize)> = None;
 
     match profile {
         Profile::Dclm => {
@@ -155,18 +158,31 @@ fn measure_with<'a>(
             out.avg_word_length = median_len(words);
         }
         _ => {
-            // Words that are not all punctuation, and their mean length (one pass).
-            let (mut content, mut content_chars) = (0usize, 0usize);
-            for w in words.iter() {
+            // One pass over the words: those not all punctuation (and their mean length), those
+            // with a letter, and the stop words.
+            let (mut content, mut content_chars, mut alpha) = (0usize, 0usize, 0usize);
+            let mut stop_occurrences = 0usize;
+            let mut distinct_stops: Vec<&str> = Vec::new();
+            for &w in words.iter() {
                 let bytes = w.as_bytes();
-                let counts = if bytes.is_ascii() {
-                    bytes.iter().any(|&b| !is_ascii_datatrove_punctuation(b))
+                let (counts, has_letter) = if bytes.is_ascii() {
+                    (
+                        bytes.iter().any(|&b| !is_ascii_datatrove_punctuation(b)),
+                        bytes.iter().any(u8::is_ascii_alphabetic),
+                    )
                 } else {
-                    has_non_punct(w)
+                    (has_non_punct(w), w.chars().any(py_isalpha))
                 };
                 if counts {
                     content += 1;
                     content_chars += char_len(w);
+                }
+                alpha += usize::from(has_letter);
+                if config.is_stop_word(w) {
+                    stop_occurrences += 1;
+                    if !distinct_stops.contains(&w) {
+                        distinct_stops.push(w);
+                    }
                 }
             }
             out.word_count = content as u64;
@@ -175,6 +191,7 @@ fn measure_with<'a>(
             } else {
                 content_chars as f64 / content as f64
             };
+            precomputed = Some((alpha, stop_occurrences, distinct_stops.len()));
         }
     }
 
@@ -214,24 +231,18 @@ fn measure_with<'a>(
         lines.iter().filter(|l| ends_ellipsis(l)).count(),
         lines.len(),
     );
-    out.alpha_words_ratio = ratio(
-        words
-            .iter()
-            .filter(|w| {
-                let bytes = w.as_bytes();
-                if bytes.is_ascii() {
-                    bytes.iter().any(u8::is_ascii_alphabetic)
-                } else {
-                    w.chars().any(py_isalpha)
-                }
-            })
-            .count(),
-        n_words,
-    );
+    let alpha_words = match precomputed {
+        Some((alpha, _, _)) => alpha,
+        None => words.iter().filter(|w| w.chars().any(py_isalpha)).count(),
+    };
+    out.alpha_words_ratio = ratio(alpha_words, n_words);
 
-    out.stop_words = match profile {
+    out.stop_words = match (profile, precomputed) {
         // datatrove >= 0.5: distinct stop words, case-sensitive.
-        Profile::Datatrove | Profile::C4Original => {
+        (Profile::Datatrove | Profile::C4Original, Some((_, _, distinct))) => distinct as u64,
+        // Earlier datatrove: every occurrence, case-sensitive.
+        (Profile::Fineweb2024, Some((_, occurrences, _))) => occurrences as u64,
+        (Profile::Datatrove | Profile::C4Original, None) => {
             let present: HashSet<&str> = words
                 .iter()
                 .copied()
@@ -240,12 +251,12 @@ fn measure_with<'a>(
             present.len() as u64
         }
         // Earlier datatrove and dolma: every occurrence, case-sensitive.
-        Profile::Fineweb2024 | Profile::Dolma => words
+        (Profile::Fineweb2024 | Profile::Dolma, _) => words
             .iter()
             .filter(|w| config.stop_words.iter().any(|s| s == *w))
             .count() as u64,
         // DCLM: every occurrence, lower-cased.
-        Profile::Dclm => words
+        (Profile::Dclm, _) => words
             .iter()
             .filter(|w| config.may_be_stop_word(w) && config.stop_words.contains(&w.to_lowercase()))
             .count() as u64,

@@ -106,24 +106,13 @@ fn split_newline_runs(s: &str) -> Vec<&str> {
     out
 }
 
-const MOD: u64 = (1 << 61) - 1;
-const BASE: u64 = 0x1F3D_5B79_A3C1_E4F7 % MOD;
+/// Base of the rolling hash (odd, so multiplication by it is invertible modulo 2^64).
+const BASE: u64 = 0x1F3D_5B79_A3C1_E4F7;
 
-#[inline]
-fn mulmod(a: u64, b: u64) -> u64 {
-    let p = (a as u128) * (b as u128);
-    let lo = (p as u64) & MOD;
-    let hi = (p >> 61) as u64;
-    let s = lo + hi;
-    if s >= MOD {
-        s - MOD
-    } else {
-        s
-    }
-}
-
-/// Rolling hashes of word windows: word `i` gets a 61-bit id; the window `[i, i+n)` hashes to
-/// `P[i+n] - P[i] * BASE^n`.
+/// Rolling hashes of word windows, modulo 2^64: word `i` contributes its 64-bit hash; the window
+/// `[i, i+n)` hashes to `P[i+n] - P[i] * BASE^n`. The "digits" are random 64-bit word hashes, not
+/// small characters, so the wrap-around arithmetic (one multiply per step) collides no more often
+/// than a random 64-bit key would.
 #[derive(Default)]
 struct WordWindows {
     prefix: Vec<u64>,
@@ -145,12 +134,7 @@ impl WordWindows {
         let mut acc = 0u64;
         let mut chars = 0usize;
         for w in words {
-            // A non-zero id below MOD from the top bits of the word's hash.
-            let id = ((hash_str(w) >> 3) | 1).min(MOD - 1);
-            acc = mulmod(acc, BASE) + id;
-            if acc >= MOD {
-                acc -= MOD;
-            }
+            acc = acc.wrapping_mul(BASE).wrapping_add(hash_str(w));
             self.prefix.push(acc);
             let l = char_len(w);
             self.lens.push(l);
@@ -160,18 +144,14 @@ impl WordWindows {
         if self.pow[1] == 0 {
             self.pow[0] = 1;
             for k in 1..11 {
-                self.pow[k] = mulmod(self.pow[k - 1], BASE);
+                self.pow[k] = self.pow[k - 1].wrapping_mul(BASE);
             }
         }
     }
 
     #[inline]
     fn key(&self, i: usize, n: usize) -> u64 {
-        let sub = mulmod(self.prefix[i], self.pow[n]);
-        let h = self.prefix[i + n] + MOD - sub;
-        let h = if h >= MOD { h - MOD } else { h };
-        // Mix in n so windows of different sizes never share a key.
-        h ^ ((n as u64) << 61)
+        self.prefix[i + n].wrapping_sub(self.prefix[i].wrapping_mul(self.pow[n]))
     }
 
     /// Code points of the words `[i, i+n)` joined without separator.
