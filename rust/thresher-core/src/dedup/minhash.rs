@@ -224,6 +224,11 @@ impl MinHasher {
             ));
         }
         let width = config.bands * config.rows;
+        if config.sketch == Sketch::OnePermutation && width > super::oph::MAX_BINS {
+            return Err(CoreError::InvalidArgument(
+                "the one_permutation sketch takes at most 2^32 - 1 bands x rows".into(),
+            ));
+        }
         let (a, b) = hash_parameters(config.seed, width);
         let one_permutation = (config.sketch == Sketch::OnePermutation)
             .then(|| OnePermutation::new(width, config.seed));
