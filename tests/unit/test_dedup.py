@@ -46,10 +46,12 @@ def run(texts: list[str], step: dict) -> tuple[list[str], dict]:
 
 MINHASH = {"type": "minhash_dedup"}
 MINHASH_VERIFIED = {"type": "minhash_dedup", "verify": True}
+ONE_PERMUTATION = {"type": "minhash_dedup", "sketch": "one_permutation"}
+ONE_PERMUTATION_VERIFIED = {**ONE_PERMUTATION, "verify": True}
 EXACT = {"type": "exact_dedup"}
 
 
-@pytest.mark.parametrize("step", [MINHASH, MINHASH_VERIFIED, EXACT])
+@pytest.mark.parametrize("step", [MINHASH, MINHASH_VERIFIED, ONE_PERMUTATION, EXACT])
 def test_no_duplicates_keeps_everything(step):
     kept, stats = run([essay(i) for i in range(20)], step)
     assert len(kept) == 20
@@ -57,7 +59,7 @@ def test_no_duplicates_keeps_everything(step):
     assert stats["summary"]["removed"] == 0
 
 
-@pytest.mark.parametrize("step", [MINHASH, MINHASH_VERIFIED, EXACT])
+@pytest.mark.parametrize("step", [MINHASH, MINHASH_VERIFIED, ONE_PERMUTATION, EXACT])
 def test_all_duplicates_keep_exactly_the_first(step):
     kept, stats = run([essay(3)] * 12, step)
     assert kept == ["d0"]
@@ -67,18 +69,20 @@ def test_all_duplicates_keep_exactly_the_first(step):
     assert histogram == [[12, 1]]
 
 
-def test_near_duplicates_found_and_unrelated_kept():
+@pytest.mark.parametrize("step", [MINHASH_VERIFIED, ONE_PERMUTATION_VERIFIED])
+def test_near_duplicates_found_and_unrelated_kept(step):
     base = essay(1, 200)
     texts = [base, edit(base, 50), essay(2, 200), edit(essay(2, 200), 3)]
-    kept, stats = run(texts, MINHASH_VERIFIED)
+    kept, stats = run(texts, step)
     # One word in 50 changed: Jaccard about 0.9, found. One in 3: about 0.2, not.
     assert kept == ["d0", "d2", "d3"]
     assert stats["rows_dropped"] == {"near_duplicate": 1}
 
 
-def test_short_documents_get_no_signature_and_stay():
+@pytest.mark.parametrize("step", [MINHASH, ONE_PERMUTATION])
+def test_short_documents_get_no_signature_and_stay(step):
     texts = ["one two three four", "one two three four", "", "x", essay(5), essay(5)]
-    kept, stats = run(texts, MINHASH)
+    kept, stats = run(texts, step)
     assert kept == ["d0", "d1", "d2", "d3", "d4"]
     assert stats["summary"]["documents_without_signature"] == 4
     # Exact dedup removes identical short texts, but never empty ones.
@@ -160,6 +164,42 @@ def test_steps_pickle_without_runtime_state():
 def test_signal_policy_needs_a_column():
     with pytest.raises(ValueError, match="keep_signal"):
         MinhashDedupParams(keep="signal")
+
+
+def test_one_permutation_finds_planted_near_duplicates():
+    # 40 unrelated essays, 10 of them with a copy that has one word in 40 changed (Jaccard about
+    # 0.88 on 5-gram shingles), 5 with a copy that has one word in 3 changed (about 0.2).
+    originals = [essay(100 + i, 150) for i in range(40)]
+    near = [edit(originals[i], 40) for i in range(10)]
+    far = [edit(originals[i], 3) for i in range(20, 25)]
+    texts = originals + near + far
+    for step in (ONE_PERMUTATION, ONE_PERMUTATION_VERIFIED):
+        kept, stats = run(texts, step)
+        removed = set(f"d{i}" for i in range(len(texts))) - set(kept)
+        assert removed == {f"d{i}" for i in range(40, 50)}, step
+        assert stats["rows_dropped"] == {"near_duplicate": 10}
+
+
+def test_one_permutation_is_not_datatrove_compatible():
+    with pytest.raises(ValueError, match="one_permutation cannot be combined with datatrove_compatible"):
+        MinhashDedupParams(sketch="one_permutation", datatrove_compatible=True)
+    with pytest.raises(ValueError, match="datatrove"):
+        _core.Minhasher(sketch="one_permutation", datatrove_compatible=True)
+    with pytest.raises(ValueError, match="unknown sketch"):
+        _core.Minhasher(sketch="oph")
+
+
+def test_one_permutation_signatures():
+    exact = _core.Minhasher(ngram=2, bands=3, rows=2)
+    oph = _core.Minhasher(ngram=2, bands=3, rows=2, sketch="one_permutation")
+    texts = pa.array(["a b c d", "A, b. C d!", "a", None, essay(9)])
+    sigs = oph.signatures(texts)
+    assert sigs[0] == sigs[1] and len(sigs[0]) == 6 and oph.num_hashes == 6
+    assert sigs[2].as_py() is None and sigs[3].as_py() is None
+    assert sigs[4] != exact.signatures(texts)[4]
+    assert oph.signatures_from_shingles(oph.shingles(texts)).equals(sigs)
+    step = MinhashDedup("m", MinhashDedupParams(sketch="one_permutation", bands=3, rows=2, ngram=2))
+    assert step.signatures(texts).equals(sigs)
 
 
 def test_band_keys_from_identical_signatures():

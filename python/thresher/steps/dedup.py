@@ -276,6 +276,12 @@ class MinhashDedupParams(_KeepParams):
     shingle_hash: Literal["xxh3", "xxhash", "sha1"] | None = Field(
         None, description="Shingle hash; default xxh3, or xxhash (datatrove's default) in compatible mode"
     )
+    sketch: Literal["minhash", "one_permutation"] = Field(
+        "minhash",
+        description="minhash: bands x rows hash functions per shingle (exact MinHash, datatrove's); "
+        "one_permutation: one hash per shingle over bands x rows slots, densified (same per-slot "
+        "collision probability, several times faster; not datatrove-compatible)",
+    )
     verify: bool = Field(
         False,
         description="Confirm candidate pairs by exact Jaccard of shingle sets, and remove a document only when it "
@@ -285,6 +291,15 @@ class MinhashDedupParams(_KeepParams):
     lsh_partitions: int = Field(1, ge=1, le=4096, description="Tasks per band in the buckets stage (key ranges)")
     merge_fan_in: int = Field(512, ge=2, description="Sorted runs merged at once before an extra merge round")
     map_memory_mb: int = Field(1024, ge=16, description="Band records a map task holds before writing a run")
+
+    @model_validator(mode="after")
+    def _one_permutation_is_not_datatrove(self):
+        if self.sketch == "one_permutation" and self.datatrove_compatible:
+            raise ValueError(
+                "sketch: one_permutation cannot be combined with datatrove_compatible: true (datatrove computes "
+                "exact MinHash signatures); use sketch: minhash, or drop datatrove_compatible"
+            )
+        return self
 
     @property
     def effective_shingle_hash(self) -> str:
@@ -357,6 +372,7 @@ class MinhashDedup(_VerdictApplyMixin, _RuntimeStateMixin, GlobalStep):
                 seed=p.seed,
                 datatrove_compatible=p.datatrove_compatible,
                 shingle_hash=p.effective_shingle_hash,
+                sketch=p.sketch,
             )
             if p.datatrove_compatible:
                 self._splits = SpacyWordSplits(self._minhasher, p.language)

@@ -18,7 +18,7 @@ use pyo3::types::PyDict;
 use thresher_core::dedup::bloom::{self, BloomDedupConfig, BloomFilter, BloomMode, Unit};
 use thresher_core::dedup::hashing::ShingleHash;
 use thresher_core::dedup::lsh::{self, ShingleStore, Verification};
-use thresher_core::dedup::minhash::{MinHasher, MinhashConfig, WordSplits};
+use thresher_core::dedup::minhash::{MinHasher, MinhashConfig, Sketch, WordSplits};
 use thresher_core::dedup::normalize::Normalization;
 use thresher_core::dedup::records::{row_of, shard_dup_records};
 use thresher_core::dedup::union_find::{self, KeepPolicy};
@@ -116,7 +116,7 @@ fn signature_matrix(
 #[pymethods]
 impl Minhasher {
     #[new]
-    #[pyo3(signature = (ngram=5, bands=14, rows=8, seed=1, datatrove_compatible=false, shingle_hash="xxh3"))]
+    #[pyo3(signature = (ngram=5, bands=14, rows=8, seed=1, datatrove_compatible=false, shingle_hash="xxh3", sketch="minhash"))]
     fn new(
         ngram: usize,
         bands: usize,
@@ -124,9 +124,15 @@ impl Minhasher {
         seed: u32,
         datatrove_compatible: bool,
         shingle_hash: &str,
+        sketch: &str,
     ) -> PyResult<Self> {
         let shingle_hash = ShingleHash::parse(shingle_hash)
             .ok_or_else(|| invalid(format!("unknown shingle hash {shingle_hash:?}")))?;
+        let sketch = Sketch::parse(sketch).ok_or_else(|| {
+            invalid(format!(
+                "unknown sketch {sketch:?} (minhash or one_permutation)"
+            ))
+        })?;
         let hasher = MinHasher::new(MinhashConfig {
             ngram,
             bands,
@@ -134,6 +140,7 @@ impl Minhasher {
             seed,
             datatrove_compatible,
             shingle_hash,
+            sketch,
         })
         .map_err(|e| invalid(e.to_string()))?;
         Ok(Self {

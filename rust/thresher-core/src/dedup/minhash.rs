@@ -16,10 +16,32 @@ use unicode_general_category::{get_general_category, GeneralCategory};
 
 use super::hashing::{hash128, ShingleHash};
 use super::normalize::Normalization;
+use super::oph::OnePermutation;
 use crate::error::{CoreError, Result};
 
 /// The Mersenne prime 2^61 - 1, modulus of the universal hash family.
 pub const MERSENNE_61: u64 = (1 << 61) - 1;
+
+/// How a signature is computed from the shingle hashes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sketch {
+    /// `bands * rows` universal hash functions, the minimum of each (datatrove's signatures).
+    #[default]
+    Minhash,
+    /// One mixed hash per shingle spread over `bands * rows` slots, densified
+    /// ([`super::oph`]): the same collision probability per slot, one hash per shingle.
+    OnePermutation,
+}
+
+impl Sketch {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "minhash" => Some(Self::Minhash),
+            "one_permutation" => Some(Self::OnePermutation),
+            _ => None,
+        }
+    }
+}
 
 /// MinHash settings; the defaults are FineWeb's (5-grams, 14 bands of 8 rows, seed 1).
 #[derive(Clone, Debug)]
@@ -30,6 +52,7 @@ pub struct MinhashConfig {
     pub seed: u32,
     pub datatrove_compatible: bool,
     pub shingle_hash: ShingleHash,
+    pub sketch: Sketch,
 }
 
 impl Default for MinhashConfig {
@@ -41,6 +64,7 @@ impl Default for MinhashConfig {
             seed: 1,
             datatrove_compatible: false,
             shingle_hash: ShingleHash::Xxh3,
+            sketch: Sketch::Minhash,
         }
     }
 }
@@ -182,6 +206,7 @@ pub struct MinHasher {
     pub config: MinhashConfig,
     a: Vec<u64>,
     b: Vec<u64>,
+    one_permutation: Option<OnePermutation>,
 }
 
 impl MinHasher {
@@ -191,8 +216,28 @@ impl MinHasher {
                 "ngram, bands and rows must be at least 1".into(),
             ));
         }
-        let (a, b) = hash_parameters(config.seed, config.bands * config.rows);
-        Ok(Self { config, a, b })
+        if config.sketch == Sketch::OnePermutation && config.datatrove_compatible {
+            return Err(CoreError::InvalidArgument(
+                "the one_permutation sketch cannot be datatrove-compatible (datatrove computes \
+                 exact MinHash): use sketch minhash, or datatrove_compatible false"
+                    .into(),
+            ));
+        }
+        let width = config.bands * config.rows;
+        if config.sketch == Sketch::OnePermutation && width > super::oph::MAX_BINS {
+            return Err(CoreError::InvalidArgument(
+                "the one_permutation sketch takes at most 2^32 - 1 bands x rows".into(),
+            ));
+        }
+        let (a, b) = hash_parameters(config.seed, width);
+        let one_permutation = (config.sketch == Sketch::OnePermutation)
+            .then(|| OnePermutation::new(width, config.seed));
+        Ok(Self {
+            config,
+            a,
+            b,
+            one_permutation,
+        })
     }
 
     pub fn num_hashes(&self) -> usize {
@@ -288,12 +333,8 @@ impl MinHasher {
 
     /// The signature (`bands * rows` values) of a set of shingle hashes; `None` when empty.
     pub fn signature(&self, shingles: &[u64]) -> Option<Vec<u64>> {
-        if shingles.is_empty() {
-            return None;
-        }
         let mut mins = vec![0; self.a.len()];
-        self.signature_into(shingles, &mut mins);
-        Some(mins)
+        self.signature_into(shingles, &mut mins).then_some(mins)
     }
 
     /// Writes the signature of `shingles` into `out` (its first [`num_hashes`] values); false,
@@ -301,6 +342,9 @@ impl MinHasher {
     ///
     /// [`num_hashes`]: MinHasher::num_hashes
     pub fn signature_into(&self, shingles: &[u64], out: &mut [u64]) -> bool {
+        if let Some(sketch) = &self.one_permutation {
+            return sketch.signature_into(shingles, out);
+        }
         if shingles.is_empty() {
             return false;
         }
@@ -893,6 +937,52 @@ mod tests {
             .unwrap();
         assert_eq!(hasher.band_keys(&s1), hasher.band_keys(&s2));
         assert_eq!(hasher.band_keys(&s1).len(), 14);
+    }
+
+    #[test]
+    fn one_permutation_sketch_is_used_when_configured() {
+        let config = MinhashConfig {
+            sketch: Sketch::OnePermutation,
+            ..Default::default()
+        };
+        let hasher = MinHasher::new(config).unwrap();
+        assert_eq!(hasher.num_hashes(), 112);
+        let shingles: Vec<u64> = (0..500u64).map(|i| i.wrapping_mul(0x9e37_79b9)).collect();
+        let mut expected = vec![0; 112];
+        assert!(OnePermutation::new(112, 1).signature_into(&shingles, &mut expected));
+        assert_eq!(hasher.signature(&shingles).unwrap(), expected);
+        assert_ne!(
+            MinHasher::new(MinhashConfig::default())
+                .unwrap()
+                .signature(&shingles)
+                .unwrap(),
+            expected
+        );
+        assert!(hasher.signature(&[]).is_none());
+        let text = "one two three four five six seven eight nine ten";
+        let s1 = hasher.signature(&hasher.document_shingles(text, None));
+        let s2 = hasher.signature(&hasher.document_shingles(&text.to_uppercase(), None));
+        assert_eq!(
+            hasher.band_keys(&s1.unwrap()),
+            hasher.band_keys(&s2.unwrap())
+        );
+    }
+
+    #[test]
+    fn one_permutation_is_not_datatrove_compatible() {
+        let config = MinhashConfig {
+            sketch: Sketch::OnePermutation,
+            datatrove_compatible: true,
+            ..Default::default()
+        };
+        let err = MinHasher::new(config).err().unwrap().to_string();
+        assert!(err.contains("datatrove"), "{err}");
+        assert_eq!(
+            Sketch::parse("one_permutation"),
+            Some(Sketch::OnePermutation)
+        );
+        assert_eq!(Sketch::parse("minhash"), Some(Sketch::Minhash));
+        assert_eq!(Sketch::parse("oph"), None);
     }
 
     #[test]

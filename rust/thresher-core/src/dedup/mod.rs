@@ -11,6 +11,7 @@ pub mod hashing;
 pub mod lsh;
 pub mod minhash;
 pub mod normalize;
+pub mod oph;
 pub mod records;
 pub mod union_find;
 
