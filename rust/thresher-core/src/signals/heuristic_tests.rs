@@ -325,6 +325,21 @@ proptest! {
     }
 
     #[test]
+    fn split_words_equals_the_non_space_tokens(
+        text in r"([a-zA-Z0-9'’.,:;!?()\[\]\-$%#@/&]|[a-z]{1,8}|[0-9]{1,3}(km|kg|am|pm|\.)?|cannot|don't|U\.S\.|https?://a\.com/x|  | |\t|\n|\r\n|\u{a0}|\u{2028}|\u{3000}|é|日本|…|—){0,60}",
+    ) {
+        let mut words = Vec::new();
+        crate::text::english::split_words(&text, &mut words);
+        let mut tokens = Vec::new();
+        crate::text::english::for_each_token(&text, |t| {
+            if !t.is_space {
+                tokens.push(t.text)
+            }
+        });
+        prop_assert_eq!(words, tokens);
+    }
+
+    #[test]
     fn word_count_and_longest_match_whitespace_split(text in "(?s).{0,200}") {
         let words: Vec<&str> = text
             .split(crate::text::english::is_py_space)

@@ -38,9 +38,66 @@ pub struct Token<'a> {
 
 /// Appends the non-whitespace tokens of `text` to `out` (datatrove's `split_into_words`).
 pub fn split_words<'a>(text: &'a str, out: &mut Vec<&'a str>) {
-    for_each_token(text, |t| {
-        if !t.is_space {
-            out.push(t.text)
+    with_chunk_cache(|cache| {
+        // The chunk scan of `for_each_chunk` without whitespace tokens, noting on the way whether a
+        // chunk is a plain word (ASCII letters and digits, no letter after a digit): most are, and
+        // they need no second look.
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            match byte_space_class(bytes[i]) {
+                Some(true) => {
+                    i += 1;
+                    continue;
+                }
+                None => {
+                    let c = text[i..].chars().next().expect("char boundary");
+                    if is_py_space(c) {
+                        i += c.len_utf8();
+                        continue;
+                    }
+                }
+                Some(false) => {}
+            }
+            let start = i;
+            let mut plain = true;
+            let mut letter_after_digit = false;
+            let mut seen_digit = false;
+            while i < bytes.len() {
+                let b = bytes[i];
+                if b.is_ascii_alphabetic() {
+                    letter_after_digit |= seen_digit;
+                    i += 1;
+                } else if b.is_ascii_digit() {
+                    seen_digit = true;
+                    letter_after_digit = false;
+                    i += 1;
+                } else {
+                    match byte_space_class(b) {
+                        Some(true) => break,
+                        Some(false) => i += 1,
+                        None => {
+                            let c = text[i..].chars().next().expect("char boundary");
+                            if is_py_space(c) {
+                                break;
+                            }
+                            i += c.len_utf8();
+                        }
+                    }
+                    plain = false;
+                }
+            }
+            let chunk = &text[start..i];
+            if plain && !letter_after_digit {
+                match special_pieces(chunk) {
+                    Some(pieces) => {
+                        emit_special(chunk, pieces, &mut |t: Token<'a>| out.push(t.text))
+                    }
+                    None => out.push(chunk),
+                }
+            } else {
+                cache.tokenize(chunk, &mut |t: Token<'a>| out.push(t.text));
+            }
         }
     });
 }
