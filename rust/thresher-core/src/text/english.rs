@@ -38,68 +38,21 @@ pub struct Token<'a> {
 
 /// Appends the non-whitespace tokens of `text` to `out` (datatrove's `split_into_words`).
 pub fn split_words<'a>(text: &'a str, out: &mut Vec<&'a str>) {
-    with_chunk_cache(|cache| {
-        // The chunk scan of `for_each_chunk` without whitespace tokens, noting on the way whether a
-        // chunk is a plain word (ASCII letters and digits, no letter after a digit): most are, and
-        // they need no second look.
-        let bytes = text.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() {
-            match byte_space_class(bytes[i]) {
-                Some(true) => {
-                    i += 1;
-                    continue;
-                }
-                None => {
-                    let c = text[i..].chars().next().expect("char boundary");
-                    if is_py_space(c) {
-                        i += c.len_utf8();
-                        continue;
-                    }
-                }
-                Some(false) => {}
-            }
-            let start = i;
-            let mut plain = true;
-            let mut letter_after_digit = false;
-            let mut seen_digit = false;
-            while i < bytes.len() {
-                let b = bytes[i];
-                if b.is_ascii_alphabetic() {
-                    letter_after_digit |= seen_digit;
-                    i += 1;
-                } else if b.is_ascii_digit() {
-                    seen_digit = true;
-                    letter_after_digit = false;
-                    i += 1;
-                } else {
-                    match byte_space_class(b) {
-                        Some(true) => break,
-                        Some(false) => i += 1,
-                        None => {
-                            let c = text[i..].chars().next().expect("char boundary");
-                            if is_py_space(c) {
-                                break;
-                            }
-                            i += c.len_utf8();
-                        }
-                    }
-                    plain = false;
-                }
-            }
-            let chunk = &text[start..i];
-            if plain && !letter_after_digit {
-                match special_pieces(chunk) {
-                    Some(pieces) => {
-                        emit_special(chunk, pieces, &mut |t: Token<'a>| out.push(t.text))
-                    }
-                    None => out.push(chunk),
-                }
-            } else {
-                cache.tokenize(chunk, &mut |t: Token<'a>| out.push(t.text));
-            }
+    struct Words<'c, 'o, 'a> {
+        out: &'o mut Vec<&'a str>,
+        cache: &'c mut ChunkCache,
+    }
+    impl<'a> ChunkSink<'a> for Words<'_, '_, 'a> {
+        #[inline]
+        fn chunk(&mut self, chunk: &'a str, plain: bool) {
+            let out = &mut *self.out;
+            self.cache
+                .tokenize(chunk, plain, &mut |t: Token<'a>| out.push(t.text));
         }
-    });
+        #[inline]
+        fn space(&mut self, _space: &'a str) {}
+    }
+    with_chunk_cache(|cache| for_each_chunk(text, &mut Words { out, cache }));
 }
 
 /// Calls `emit` for every token, whitespace tokens included, in order.
@@ -110,8 +63,8 @@ pub fn for_each_token<'a>(text: &'a str, mut emit: impl FnMut(Token<'a>)) {
     }
     impl<'a, F: FnMut(Token<'a>)> ChunkSink<'a> for Tokens<'_, F> {
         #[inline]
-        fn chunk(&mut self, chunk: &'a str) {
-            self.cache.tokenize(chunk, &mut self.emit);
+        fn chunk(&mut self, chunk: &'a str, plain: bool) {
+            self.cache.tokenize(chunk, plain, &mut self.emit);
         }
         #[inline]
         fn space(&mut self, space: &'a str) {
@@ -172,11 +125,12 @@ impl ChunkCache {
         Self { slots: Vec::new() }
     }
 
-    /// [`tokenize_chunk`], answered from the cache when it can be.
+    /// [`tokenize_chunk`], answered from the cache when it can be; `plain` is what the chunk scan
+    /// found ([`is_plain_word`]).
     #[inline]
-    pub fn tokenize<'a>(&mut self, chunk: &'a str, emit: &mut impl FnMut(Token<'a>)) {
+    pub fn tokenize<'a>(&mut self, chunk: &'a str, plain: bool, emit: &mut impl FnMut(Token<'a>)) {
         let bytes = chunk.as_bytes();
-        if is_plain_word(chunk) {
+        if plain {
             // Letters and digits: one token unless it is a special case ("cannot", "gonna").
             match special_pieces(chunk) {
                 Some(pieces) => emit_special(chunk, pieces, emit),
@@ -190,15 +144,15 @@ impl ChunkCache {
         }
         let mut key = [0u8; CACHED_CHUNK_BYTES];
         key[..bytes.len()].copy_from_slice(bytes);
-        let word =
+        let lane =
             |k: usize| u64::from_le_bytes(key[k * 8..k * 8 + 8].try_into().expect("8 bytes"));
         let hash =
-            (word(0) ^ word(1).rotate_left(21) ^ word(2).rotate_left(42) ^ bytes.len() as u64)
+            (lane(0) ^ lane(1).rotate_left(21) ^ lane(2).rotate_left(42) ^ bytes.len() as u64)
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let slot = &mut self.slots[(hash >> 52) as usize % CACHE_SLOTS];
         if slot.len as usize == bytes.len() && slot.key == key {
             for &(start, len) in &slot.bounds[..slot.pieces as usize] {
-                emit(word_token(&chunk[start as usize..(start + len) as usize]));
+                emit(word(&chunk[start as usize..(start + len) as usize]));
             }
             return;
         }
@@ -237,69 +191,89 @@ pub fn with_chunk_cache<R>(f: impl FnOnce(&mut ChunkCache) -> R) -> R {
 /// Receives a text cut at whitespace: the whitespace-free chunks (to be split further by the
 /// affix rules) and the whitespace tokens between them, in order.
 pub trait ChunkSink<'a> {
-    fn chunk(&mut self, chunk: &'a str);
+    /// `plain`: the chunk is ASCII letters and digits with no letter after a digit (see
+    /// [`is_plain_word`]), noted during the scan because most chunks are and need no other look.
+    fn chunk(&mut self, chunk: &'a str, plain: bool);
     fn space(&mut self, space: &'a str);
 }
 
 /// Cuts `text` at whitespace as the tokenizer does: a single `' '` after a chunk belongs to it,
 /// any other whitespace run is a token of its own.
 pub fn for_each_chunk<'a>(text: &'a str, sink: &mut impl ChunkSink<'a>) {
-    let mut chunk_start: Option<usize> = None;
     let mut space_start: Option<usize> = None;
     let mut prev_was_word = false;
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
         let at = i;
-        let (space, c) = match byte_space_class(b) {
-            Some(space) => {
-                i += 1;
-                (space, b as char)
-            }
-            None => {
-                let c = text[i..].chars().next().expect("char boundary");
-                i += c.len_utf8();
-                (is_py_space(c), c)
-            }
+        let space = match byte_space_class(bytes[i]) {
+            Some(space) => space,
+            None => is_py_space(text[i..].chars().next().expect("char boundary")),
         };
         if space {
-            if let Some(s) = chunk_start.take() {
-                sink.chunk(&text[s..at]);
-                prev_was_word = true;
-            }
+            let c = text[i..].chars().next().expect("char boundary");
+            i += c.len_utf8();
             if space_start.is_none() {
                 // A single ' ' right after a word belongs to that word; other whitespace is a token.
-                if prev_was_word && c == ' ' {
-                    space_start = Some(at + 1);
+                space_start = Some(if prev_was_word && c == ' ' {
+                    at + 1
                 } else {
-                    space_start = Some(at);
-                }
+                    at
+                });
                 prev_was_word = false;
             }
-        } else {
-            if let Some(s) = space_start.take() {
-                if s < at {
-                    sink.space(&text[s..at]);
-                }
-            }
-            if chunk_start.is_none() {
-                chunk_start = Some(at);
-            }
-            // Skip the rest of an ASCII or non-space run without per-byte bookkeeping.
-            while i < bytes.len() && byte_space_class(bytes[i]) == Some(false) {
-                i += 1;
+            continue;
+        }
+        if let Some(s) = space_start.take() {
+            if s < at {
+                sink.space(&text[s..at]);
             }
         }
-    }
-    if let Some(s) = chunk_start {
-        sink.chunk(&text[s..]);
+        let (end, plain) = scan_chunk(text, at);
+        sink.chunk(&text[at..end], plain);
+        prev_was_word = true;
+        i = end;
     }
     if let Some(s) = space_start {
         if s < text.len() {
             sink.space(&text[s..]);
         }
     }
+}
+
+/// The end of the whitespace-free chunk starting at `start`, and whether it is a plain word.
+#[inline]
+fn scan_chunk(text: &str, start: usize) -> (usize, bool) {
+    let bytes = text.as_bytes();
+    let mut i = start;
+    let mut plain = true;
+    let mut seen_digit = false;
+    let mut letter_after_digit = false;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_alphabetic() {
+            letter_after_digit |= seen_digit;
+            i += 1;
+        } else if b.is_ascii_digit() {
+            seen_digit = true;
+            letter_after_digit = false;
+            i += 1;
+        } else {
+            match byte_space_class(b) {
+                Some(true) => break,
+                Some(false) => i += 1,
+                None => {
+                    let c = text[i..].chars().next().expect("char boundary");
+                    if is_py_space(c) {
+                        break;
+                    }
+                    i += c.len_utf8();
+                }
+            }
+            plain = false;
+        }
+    }
+    (i, plain && !letter_after_digit)
 }
 
 /// Number of whitespace-separated words (`len(s.split())`) and the length in characters of the
@@ -385,11 +359,6 @@ fn is_plain_word(chunk: &str) -> bool {
     }
 }
 
-#[inline]
-fn word_token(text: &str) -> Token<'_> {
-    word(text)
-}
-
 fn word(text: &str) -> Token<'_> {
     Token {
         text,
@@ -458,7 +427,7 @@ fn emit_special<'a>(s: &'a str, pieces: &[u16], emit: &mut impl FnMut(Token<'a>)
 
 /// Splits one whitespace-free chunk, then merges runs of its tokens that are the affix-rule split
 /// of a special case (`'` `'` -> `''`, `d` `.` -> `d.`), as the tokenizer's final special-case pass.
-pub fn tokenize_chunk<'a>(chunk: &'a str, emit: &mut impl FnMut(Token<'a>)) {
+fn tokenize_chunk<'a>(chunk: &'a str, emit: &mut impl FnMut(Token<'a>)) {
     if let Some(pieces) = special_pieces(chunk) {
         emit_special(chunk, pieces, emit);
         return;

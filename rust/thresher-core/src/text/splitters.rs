@@ -196,7 +196,7 @@ struct SentenceCounter<'c> {
 }
 
 impl<'a> english::ChunkSink<'a> for SentenceCounter<'_> {
-    fn chunk(&mut self, chunk: &'a str) {
+    fn chunk(&mut self, chunk: &'a str, plain: bool) {
         // Most chunks are ASCII words with no `.`, `!` or `?`: none of their tokens ends a sentence,
         // and one with a letter or digit has a token that is not punctuation. Their effect on the
         // count is known without splitting them.
@@ -215,9 +215,10 @@ impl<'a> english::ChunkSink<'a> for SentenceCounter<'_> {
                 return;
             }
         }
-        self.cache.tokenize(chunk, &mut |t: english::Token<'a>| {
-            state.token(t.text, t.is_space)
-        });
+        self.cache
+            .tokenize(chunk, plain, &mut |t: english::Token<'a>| {
+                state.token(t.text, t.is_space)
+            });
     }
 
     fn space(&mut self, space: &'a str) {
