@@ -123,6 +123,53 @@ fn median_len(words: &[&str]) -> f64 {
     }
 }
 
+/// What one pass over the words counts: words not all punctuation and their characters, words with
+/// a letter, and stop words (case-sensitive: every occurrence, and distinct ones).
+struct WordPass {
+    content: usize,
+    content_chars: usize,
+    alpha: usize,
+    stop_word_occurrences: usize,
+    distinct_stop_words: usize,
+}
+
+impl WordPass {
+    fn over(words: &[&str], config: &GopherQualityConfig) -> Self {
+        let mut pass = Self {
+            content: 0,
+            content_chars: 0,
+            alpha: 0,
+            stop_word_occurrences: 0,
+            distinct_stop_words: 0,
+        };
+        let mut distinct: Vec<&str> = Vec::new();
+        for &w in words {
+            let bytes = w.as_bytes();
+            let (counts, has_letter) = if bytes.is_ascii() {
+                (
+                    bytes.iter().any(|&b| !is_ascii_datatrove_punctuation(b)),
+                    bytes.iter().any(u8::is_ascii_alphabetic),
+                )
+            } else {
+                (has_non_punct(w), w.chars().any(py_isalpha))
+            };
+            if counts {
+                pass.content += 1;
+                pass.content_chars += char_len(w);
+            }
+            pass.alpha += usize::from(has_letter);
+            if config.is_stop_word(w) {
+                pass.stop_word_occurrences += 1;
+                if !distinct.contains(&w) {
+                    distinct.push(w);
+                }
+            }
+        }
+        pass.distinct_stop_words = distinct.len();
+        pass
+    }
+}
+
 /// Measures one document; `words` is a reusable buffer.
 fn measure_with<'a>(
     text: &'a str,
@@ -141,9 +188,7 @@ fn measure_with<'a>(
     let n_words = words.len();
     let lines = py_splitlines(text);
     let mut out = GopherQuality::default();
-    // (words with a letter, stop-word occurrences, distinct stop words) when the word pass below
-    // counted them.
-    let mut precomputed: Option<(usize, usize, usize)> = None;
+    let pass = WordPass::over(words, config);
 
     match profile {
         Profile::Dclm => {
@@ -158,40 +203,12 @@ fn measure_with<'a>(
             out.avg_word_length = median_len(words);
         }
         _ => {
-            // One pass over the words: those not all punctuation (and their mean length), those
-            // with a letter, and the stop words.
-            let (mut content, mut content_chars, mut alpha) = (0usize, 0usize, 0usize);
-            let mut stop_occurrences = 0usize;
-            let mut distinct_stops: Vec<&str> = Vec::new();
-            for &w in words.iter() {
-                let bytes = w.as_bytes();
-                let (counts, has_letter) = if bytes.is_ascii() {
-                    (
-                        bytes.iter().any(|&b| !is_ascii_datatrove_punctuation(b)),
-                        bytes.iter().any(u8::is_ascii_alphabetic),
-                    )
-                } else {
-                    (has_non_punct(w), w.chars().any(py_isalpha))
-                };
-                if counts {
-                    content += 1;
-                    content_chars += char_len(w);
-                }
-                alpha += usize::from(has_letter);
-                if config.is_stop_word(w) {
-                    stop_occurrences += 1;
-                    if !distinct_stops.contains(&w) {
-                        distinct_stops.push(w);
-                    }
-                }
-            }
-            out.word_count = content as u64;
-            out.avg_word_length = if content == 0 {
+            out.word_count = pass.content as u64;
+            out.avg_word_length = if pass.content == 0 {
                 0.0
             } else {
-                content_chars as f64 / content as f64
+                pass.content_chars as f64 / pass.content as f64
             };
-            precomputed = Some((alpha, stop_occurrences, distinct_stops.len()));
         }
     }
 
@@ -231,32 +248,15 @@ fn measure_with<'a>(
         lines.iter().filter(|l| ends_ellipsis(l)).count(),
         lines.len(),
     );
-    let alpha_words = match precomputed {
-        Some((alpha, _, _)) => alpha,
-        None => words.iter().filter(|w| w.chars().any(py_isalpha)).count(),
-    };
-    out.alpha_words_ratio = ratio(alpha_words, n_words);
+    out.alpha_words_ratio = ratio(pass.alpha, n_words);
 
-    out.stop_words = match (profile, precomputed) {
+    out.stop_words = match profile {
         // datatrove >= 0.5: distinct stop words, case-sensitive.
-        (Profile::Datatrove | Profile::C4Original, Some((_, _, distinct))) => distinct as u64,
-        // Earlier datatrove: every occurrence, case-sensitive.
-        (Profile::Fineweb2024, Some((_, occurrences, _))) => occurrences as u64,
-        (Profile::Datatrove | Profile::C4Original, None) => {
-            let present: HashSet<&str> = words
-                .iter()
-                .copied()
-                .filter(|w| config.is_stop_word(w))
-                .collect();
-            present.len() as u64
-        }
+        Profile::Datatrove | Profile::C4Original => pass.distinct_stop_words as u64,
         // Earlier datatrove and dolma: every occurrence, case-sensitive.
-        (Profile::Fineweb2024 | Profile::Dolma, _) => words
-            .iter()
-            .filter(|w| config.stop_words.iter().any(|s| s == *w))
-            .count() as u64,
+        Profile::Fineweb2024 | Profile::Dolma => pass.stop_word_occurrences as u64,
         // DCLM: every occurrence, lower-cased.
-        (Profile::Dclm, _) => words
+        Profile::Dclm => words
             .iter()
             .filter(|w| config.may_be_stop_word(w) && config.stop_words.contains(&w.to_lowercase()))
             .count() as u64,
