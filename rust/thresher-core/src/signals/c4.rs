@@ -210,32 +210,24 @@ fn carry_words(memo: &WordMemo, original: &str, result: &C4Result, kept: &[KeptL
         };
         let mut carried: Vec<u32> = Vec::new();
         let mut fresh = Vec::new();
+        let (words, _) = bounds.as_chunks::<2>();
         for kept_line in kept {
             let shift = kept_line.start_in_rewritten;
-            match &kept_line.line {
-                std::borrow::Cow::Borrowed(line) if within_original(line).is_some() => {
-                    let start = within_original(line).unwrap_or(0) as u32;
-                    let end = start + line.len() as u32;
-                    // First word starting in the line (words are in order).
-                    let (mut lo, mut hi) = (0, bounds.len() / 2);
-                    while lo < hi {
-                        let mid = (lo + hi) / 2;
-                        if bounds[2 * mid] < start {
-                            lo = mid + 1;
-                        } else {
-                            hi = mid;
-                        }
-                    }
-                    let first = lo;
-                    for b in bounds[2 * first..].chunks_exact(2) {
-                        if b[1] > end {
-                            break;
-                        }
-                        carried.push((b[0] as i64 - start as i64 + shift) as u32);
-                        carried.push((b[1] as i64 - start as i64 + shift) as u32);
+            let origin = match &kept_line.line {
+                std::borrow::Cow::Borrowed(line) => within_original(line),
+                std::borrow::Cow::Owned(_) => None,
+            };
+            match origin {
+                Some(start) => {
+                    let (start, end) = (start as u32, (start + kept_line.line.len()) as u32);
+                    let first = words.partition_point(|w| w[0] < start);
+                    for w in words[first..].iter().take_while(|w| w[1] <= end) {
+                        carried.push((w[0] as i64 - start as i64 + shift) as u32);
+                        carried.push((w[1] as i64 - start as i64 + shift) as u32);
                     }
                 }
-                line => {
+                None => {
+                    let line = &kept_line.line;
                     splitter.split(line, &mut fresh);
                     let line_base = line.as_ptr() as usize;
                     for w in &fresh {
