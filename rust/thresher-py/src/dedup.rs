@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use arrow_array::builder::{FixedSizeListBuilder, UInt64Builder};
 use arrow_array::{
     Array, ArrayRef, BooleanArray, FixedSizeListArray, Float64Array, Int64Array, LargeStringArray,
     ListArray, RecordBatch, UInt32Array, UInt64Array,
@@ -72,23 +71,6 @@ fn map_stats_dict<'py>(py: Python<'py>, stats: MapStats) -> PyResult<Bound<'py, 
 pub struct Minhasher {
     hasher: Arc<MinHasher>,
     splits: Arc<RwLock<WordSplits>>,
-}
-
-fn signatures_array(signatures: Vec<Option<Vec<u64>>>, width: usize) -> ArrayRef {
-    let mut builder = FixedSizeListBuilder::new(UInt64Builder::new(), width as i32);
-    for sig in signatures {
-        match sig {
-            Some(values) => {
-                builder.values().append_slice(&values);
-                builder.append(true);
-            }
-            None => {
-                builder.values().append_slice(&vec![0; width]);
-                builder.append(false);
-            }
-        }
-    }
-    Arc::new(builder.finish())
 }
 
 /// Fixed-size lists of `width` uint64 for `rows` rows, each filled in place by `fill` (in
@@ -193,8 +175,15 @@ impl Minhasher {
         let out = guarded(py, || {
             let column = TextColumn::try_new(array.as_ref())?;
             let splits = splits.read().expect("splits lock");
-            let sigs = core_dedup::batch_signatures(column, &hasher, Some(&splits));
-            Ok(signatures_array(sigs, hasher.num_hashes()))
+            Ok(signature_matrix(
+                column.len(),
+                hasher.num_hashes(),
+                |i, out| {
+                    let shingles =
+                        hasher.document_shingles(column.get(i).unwrap_or(""), Some(&splits));
+                    hasher.signature_into(&shingles, out)
+                },
+            ))
         })?;
         Ok(PyArrowType(out.to_data()))
     }

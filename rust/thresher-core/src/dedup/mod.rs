@@ -33,18 +33,6 @@ pub struct DocumentMinhash {
     pub shingles: Option<Vec<u64>>,
 }
 
-/// Signatures of every row (None for rows with fewer words than the shingle size).
-pub fn batch_signatures(
-    column: TextColumn<'_>,
-    hasher: &MinHasher,
-    splits: Option<&WordSplits>,
-) -> Vec<Option<Vec<u64>>> {
-    map_rows(column, |text| {
-        let shingles = hasher.document_shingles(text.unwrap_or(""), splits);
-        hasher.signature(&shingles)
-    })
-}
-
 /// Band keys (and optionally shingles) of every row.
 pub fn batch_band_keys(
     column: TextColumn<'_>,
