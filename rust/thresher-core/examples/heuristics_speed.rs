@@ -49,16 +49,10 @@ fn main() {
         splitter,
         ["the", "be", "to", "of", "and", "that", "have", "with"].map(String::from),
     );
+    // FineWeb's chain runs C4 without the terminal punctuation rule.
     let c4 = C4Config {
-        profile,
-        remove_citations: true,
         filter_no_terminal_punct: false,
-        min_words_per_line: Some(3),
-        max_word_length: Some(1000),
-        filter_lorem_ipsum: true,
-        filter_javascript: true,
-        filter_curly_bracket: true,
-        filter_policy: true,
+        ..C4Config::for_profile(profile)
     };
     let fw = FinewebConfig {
         profile,

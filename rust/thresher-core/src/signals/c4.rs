@@ -37,6 +37,24 @@ pub struct C4Config {
     pub filter_policy: bool,
 }
 
+impl C4Config {
+    /// The published rules of `profile`, every filter on (the step's defaults): at least 3 words
+    /// per line (datatrove), or 5 (`C4Original`); words of at most 1,000 characters.
+    pub fn for_profile(profile: Profile) -> Self {
+        Self {
+            profile,
+            remove_citations: true,
+            filter_no_terminal_punct: true,
+            min_words_per_line: Some(if profile == Profile::C4Original { 5 } else { 3 }),
+            max_word_length: Some(1000),
+            filter_lorem_ipsum: true,
+            filter_javascript: true,
+            filter_curly_bracket: true,
+            filter_policy: true,
+        }
+    }
+}
+
 const POLICY_SUBSTRINGS: [&str; 6] = [
     "terms of use",
     "privacy policy",
@@ -288,15 +306,8 @@ mod tests {
 
     fn config() -> C4Config {
         C4Config {
-            profile: Profile::Datatrove,
-            remove_citations: true,
             filter_no_terminal_punct: false,
-            min_words_per_line: Some(3),
-            max_word_length: Some(1000),
-            filter_lorem_ipsum: true,
-            filter_javascript: true,
-            filter_curly_bracket: true,
-            filter_policy: true,
+            ..C4Config::for_profile(Profile::Datatrove)
         }
     }
 

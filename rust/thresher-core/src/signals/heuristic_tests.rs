@@ -28,18 +28,7 @@ fn gr(profile: Profile) -> GopherRepetitionConfig {
 }
 
 fn c4_config(profile: Profile) -> C4Config {
-    let original = profile == Profile::C4Original;
-    C4Config {
-        profile,
-        remove_citations: true,
-        filter_no_terminal_punct: true,
-        min_words_per_line: Some(if original { 5 } else { 3 }),
-        max_word_length: Some(1000),
-        filter_lorem_ipsum: true,
-        filter_javascript: true,
-        filter_curly_bracket: true,
-        filter_policy: true,
-    }
+    C4Config::for_profile(profile)
 }
 
 fn fw(profile: Profile) -> FinewebConfig {
