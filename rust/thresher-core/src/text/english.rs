@@ -207,11 +207,13 @@ pub fn for_each_chunk<'a>(text: &'a str, sink: &mut impl ChunkSink<'a>) {
     while i < bytes.len() {
         let at = i;
         let space = match byte_space_class(bytes[i]) {
-            Some(space) => space,
-            None => is_py_space(text[i..].chars().next().expect("char boundary")),
+            Some(true) => Some(bytes[i] as char),
+            Some(false) => None,
+            None => {
+                Some(text[i..].chars().next().expect("char boundary")).filter(|&c| is_py_space(c))
+            }
         };
-        if space {
-            let c = text[i..].chars().next().expect("char boundary");
+        if let Some(c) = space {
             i += c.len_utf8();
             if space_start.is_none() {
                 // A single ' ' right after a word belongs to that word; other whitespace is a token.
