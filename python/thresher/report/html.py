@@ -15,7 +15,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from thresher.report import plots
 from thresher.report.collect import KEPT, OutputDir, ReportData, Sample, scan_output
 
 TEXT_CUT = 700  # characters of each sampled document shown
@@ -160,6 +159,10 @@ def write_report(
     progress: bool = False,
 ) -> Path:
     """Writes the report of an output directory and returns the path of its HTML file."""
+    # matplotlib (the `report` extra) is imported here, not with the module: `filter inspect` uses this
+    # module's text helpers on a core install.
+    from thresher.report import plots
+
     out = OutputDir.open(output)
     directory = Path(report_dir) if report_dir is not None else out.root / "report"
     if directory.exists():
