@@ -66,6 +66,94 @@ class ChainOutput:
     counts: dict[str, StepCounts]  # by step name, INPUT_STEP first when input is validated
 
 
+class HeuristicRun:
+    """Consecutive heuristic steps run by Rust's `HeuristicChain` in one call per batch: each
+    document goes through all of them while it is in cache, its words are split once, and the first
+    failing rule ends its run. The outputs (signals, rejected rows, counts, rewritten text) are
+    those of running the steps one after the other."""
+
+    def __init__(self, steps: list[Step]) -> None:
+        self.steps = steps
+        self._chain = None
+        self._labels: list[pa.Array] = []
+
+    @staticmethod
+    def spec_of(step: Step) -> dict | None:
+        chain_spec = getattr(step, "chain_spec", None)
+        return chain_spec() if chain_spec is not None else None
+
+    def chain(self):
+        if self._chain is None:
+            self._chain = _core.HeuristicChain([self.spec_of(step) for step in self.steps])
+            # `<step>:<reason>` of each rule the chain can report, by rule index.
+            self._labels = [
+                pa.array([f"{step.name}:{rule.reason}" for rule in step.chain_rules()], pa.string())
+                for step in self.steps
+            ]
+        return self._chain
+
+    def signal_names(self) -> list[str]:
+        return [step.signal_column(f.name) for step in self.steps for f in step.signal_fields()]
+
+    def run(
+        self, batch: pa.RecordBatch, text_column: str
+    ) -> tuple[pa.RecordBatch, list[pa.RecordBatch | None], list[StepCounts]]:
+        text = batch.column(text_column)
+        signal_batches, dropped_step, dropped_rule, new_text = self.chain().run(text)
+        full = batch
+        columns_after: list[list[str]] = []  # the columns of a row dropped at each step
+        for step, signals in zip(self.steps, signal_batches, strict=True):
+            for signal_field, column in zip(signals.schema, signals.columns, strict=True):
+                full = _set_column(full, step.signal_column(signal_field.name), column, signal_field.metadata)
+            columns_after.append(list(full.schema.names))
+        if new_text is not None:
+            full = _set_column(full, text_column, new_text.cast(text.type))
+        rows = np.arange(batch.num_rows)
+        steps_at = np.asarray(pc.fill_null(dropped_step, len(self.steps)).to_numpy(zero_copy_only=False))
+        rules_at = np.asarray(pc.fill_null(dropped_rule, 0).to_numpy(zero_copy_only=False))
+        rejected: list[pa.RecordBatch | None] = []
+        counts: list[StepCounts] = []
+        rows_in = batch.num_rows
+        for k, step in enumerate(self.steps):
+            at_k = rows[steps_at == k]
+            step_counts = StepCounts(rows_in=rows_in, rows_kept=rows_in - len(at_k))
+            if len(at_k):
+                labels = self._labels[k].take(pa.array(rules_at[at_k]))
+                dropped = full.select(columns_after[k]).take(pa.array(at_k))
+                rejected.append(dropped.append_column(DROP_REASON, labels))
+                prefix = len(step.name) + 1
+                for label, n in zip(*np.unique(labels.to_numpy(zero_copy_only=False), return_counts=True), strict=True):
+                    step_counts.rows_dropped[label[prefix:]] += int(n)
+            else:
+                rejected.append(None)
+            counts.append(step_counts)
+            rows_in = step_counts.rows_kept
+        kept = full.filter(pc.is_null(dropped_step)) if rows_in < batch.num_rows else full
+        return kept, rejected, counts
+
+
+def plan_steps(steps: list[Step], fuse_heuristics: bool = True) -> list[Step | HeuristicRun]:
+    """The steps in order, runs of two or more chainable heuristic steps grouped into one run."""
+    plan: list[Step | HeuristicRun] = []
+    run: list[Step] = []
+
+    def flush() -> None:
+        if len(run) >= 2:
+            plan.append(HeuristicRun(list(run)))
+        else:
+            plan.extend(run)
+        run.clear()
+
+    for step in steps:
+        if fuse_heuristics and HeuristicRun.spec_of(step) is not None:
+            run.append(step)
+        else:
+            flush()
+            plan.append(step)
+    flush()
+    return plan
+
+
 class StepChain:
     """Applies steps in order to a batch: signals, decision, split into kept and rejected."""
 
@@ -75,13 +163,16 @@ class StepChain:
         text_column: str,
         validate_input: bool = False,
         max_document_bytes: int | None = None,
+        fuse_heuristics: bool = True,
     ) -> None:
         self.steps = steps
         self.text_column = text_column
         self.validate_input = validate_input
         self.max_document_bytes = max_document_bytes
-        # Steps that split documents into words share one memo per batch when there are several.
-        word_steps = [s for s in steps if getattr(s, "shares_word_splits", False)]
+        self._plan = plan_steps(steps, fuse_heuristics)
+        # Steps that split documents into words (outside a fused run) share one memo per batch when
+        # there are several.
+        word_steps = [s for s in self._plan if getattr(s, "shares_word_splits", False)]
         self._word_memo_steps = word_steps if len(word_steps) > 1 else []
 
     def signal_columns(self) -> list[pa.Field]:
@@ -155,15 +246,30 @@ class StepChain:
         for step in self._word_memo_steps:
             step.word_memo = memo
         try:
-            for step in self.steps:
-                batch, dropped, counts[step.name] = self.run_step(step, batch)
-                if dropped is not None:
-                    rejected.append(dropped)
+            for item in self._plan:
+                if isinstance(item, HeuristicRun) and not _names_present(batch, item.signal_names()):
+                    batch, dropped_per_step, step_counts = item.run(batch, self.text_column)
+                    for step, dropped, c in zip(item.steps, dropped_per_step, step_counts, strict=True):
+                        counts[step.name] = c
+                        if dropped is not None:
+                            rejected.append(dropped)
+                    continue
+                for step in item.steps if isinstance(item, HeuristicRun) else [item]:
+                    batch, dropped, counts[step.name] = self.run_step(step, batch)
+                    if dropped is not None:
+                        rejected.append(dropped)
         finally:
             # The memo holds this batch's word boundaries: release them with the batch.
             for step in self._word_memo_steps:
                 step.word_memo = None
         return ChainOutput(batch, rejected, counts)
+
+
+def _names_present(batch: pa.RecordBatch, names: list[str]) -> bool:
+    # Input that already holds some of a run's signal columns goes step by step, which replaces them
+    # one step at a time (a fused run would show later steps' values in earlier steps' rejects).
+    existing = set(batch.schema.names)
+    return any(name in existing for name in names)
 
 
 def _set_column(batch: pa.RecordBatch, name: str, column: pa.Array, metadata: dict | None = None) -> pa.RecordBatch:

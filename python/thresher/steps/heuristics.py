@@ -66,6 +66,33 @@ class _SharesWordSplits:
     word_memo = None  # set by StepChain for the duration of a batch
 
 
+class _ChainableStep:
+    """A heuristic step that the Rust `HeuristicChain` can run together with its neighbours: each
+    document goes through the whole run of such steps at once (see `thresher.chain`)."""
+
+    chain_kind: str
+
+    def chain_options(self) -> dict | None:
+        """The step's Rust parameters, or None when this configuration must run on its own."""
+        raise NotImplementedError
+
+    def chain_spec(self) -> dict | None:
+        options = self.chain_options()
+        if options is None:
+            return None
+        rules = [
+            (rule.signal, rule.keep_when, float(rule.threshold), self._zero_passes(rule)) for rule in self.chain_rules()
+        ]
+        return {"kind": self.chain_kind, "rules": rules, **options}
+
+    def chain_rules(self) -> list[ThresholdRule]:
+        """The rules that can fail (threshold set), in the order `decide` tries them."""
+        return [rule for rule in self.rules() if rule.threshold is not None]
+
+    def _zero_passes(self, rule: ThresholdRule) -> bool:
+        return False
+
+
 class _RewritingStep(Step):
     """A step whose Rust call returns new text beside its signals; `decide` picks it up."""
 
@@ -116,12 +143,21 @@ class GopherQualityParams(HeuristicParams):
 
 
 @register_step
-class GopherQuality(_SharesWordSplits, Step):
+class GopherQuality(_SharesWordSplits, _ChainableStep, Step):
     """Gopher's document quality rules: length, word length, symbols, bullets, ellipses, letters, stop words."""
 
     type = "gopher_quality"
+    chain_kind = "gopher_quality"
     Params = GopherQualityParams
     params: GopherQualityParams
+
+    def chain_options(self) -> dict:
+        p = self.params
+        return {"profile": p.profile, "splitter": p.splitter(), "stop_words": self._stop_words()}
+
+    def _stop_words(self) -> list[str]:
+        p = self.params
+        return list(p.stop_words) if p.stop_words is not None else list(stop_words_for(p.language))
 
     def signal_fields(self) -> list[pa.Field]:
         u, f = pa.uint64(), pa.float64()
@@ -165,8 +201,7 @@ class GopherQuality(_SharesWordSplits, Step):
 
     def compute_signals(self, text: pa.Array, batch: pa.RecordBatch) -> pa.RecordBatch:
         p = self.params
-        stop_words = list(p.stop_words) if p.stop_words is not None else list(stop_words_for(p.language))
-        return _core.gopher_quality_signals(text, p.profile, p.splitter(), stop_words, word_memo=self.word_memo)
+        return _core.gopher_quality_signals(text, p.profile, p.splitter(), self._stop_words(), word_memo=self.word_memo)
 
     def decide(self, signals: pa.RecordBatch, batch: pa.RecordBatch) -> Decision:
         return decide_by_rules(self.rules(), signals)
@@ -192,12 +227,16 @@ class GopherRepetitionParams(HeuristicParams):
 
 
 @register_step
-class GopherRepetition(_SharesWordSplits, Step):
+class GopherRepetition(_SharesWordSplits, _ChainableStep, Step):
     """Gopher's repetition rules: duplicated lines and paragraphs, dominant and duplicated n-grams."""
 
     type = "gopher_repetition"
+    chain_kind = "gopher_repetition"
     Params = GopherRepetitionParams
     params: GopherRepetitionParams
+
+    def chain_options(self) -> dict:
+        return {"profile": self.params.profile, "splitter": self.params.splitter()}
 
     _FRACTIONS = [
         "dup_para_frac",
@@ -272,13 +311,30 @@ class C4QualityParams(HeuristicParams):
 
 
 @register_step
-class C4Quality(_SharesWordSplits, _RewritingStep):
+class C4Quality(_SharesWordSplits, _ChainableStep, _RewritingStep):
     """C4's line filters (terminal punctuation, short lines, javascript, policy lines, citations) and
     document rules (lorem ipsum, curly brackets, too few sentences). Rewrites the text."""
 
     type = "c4_quality"
+    chain_kind = "c4_quality"
     Params = C4QualityParams
     params: C4QualityParams
+
+    def chain_options(self) -> dict | None:
+        p = self.params
+        if p.keep_original_text:  # an extra output column: the step-by-step path adds it
+            return None
+        return {
+            "profile": p.profile,
+            "remove_citations": p.remove_citations,
+            "filter_no_terminal_punct": p.filter_no_terminal_punct,
+            "min_words_per_line": p.words_per_line_min(),
+            "max_word_length": p.max_word_length,
+            "filter_lorem_ipsum": p.filter_lorem_ipsum,
+            "filter_javascript": p.filter_javascript,
+            "filter_curly_bracket": p.filter_curly_bracket,
+            "filter_policy": p.filter_policy,
+        }
 
     def signal_fields(self) -> list[pa.Field]:
         return [
@@ -329,12 +385,20 @@ class FinewebQualityParams(HeuristicParams):
 
 
 @register_step
-class FinewebQuality(_SharesWordSplits, Step):
+class FinewebQuality(_SharesWordSplits, _ChainableStep, Step):
     """FineWeb's rules: punctuated lines, short lines, duplicated-line characters, newlines per word."""
 
     type = "fineweb_quality"
+    chain_kind = "fineweb_quality"
     Params = FinewebQualityParams
     params: FinewebQualityParams
+
+    def chain_options(self) -> dict:
+        p = self.params
+        return {"profile": p.profile, "splitter": p.splitter(), "short_line_length": p.short_line_length}
+
+    def _zero_passes(self, rule: ThresholdRule) -> bool:
+        return self.params.line_punct_exclude_zero and rule.signal == "line_punct_ratio"
 
     def signal_fields(self) -> list[pa.Field]:
         return [pa.field("non_empty_lines", pa.uint64())] + [
@@ -388,12 +452,25 @@ class RefinedwebLinesParams(StepParams):
 
 
 @register_step
-class RefinedwebLines(_RewritingStep):
+class RefinedwebLines(_ChainableStep, _RewritingStep):
     """RefinedWeb's line corrections (DCLM's reproduction); drops documents that lost too many words."""
 
     type = "refinedweb_lines"
+    chain_kind = "refinedweb_lines"
     Params = RefinedwebLinesParams
     params: RefinedwebLinesParams
+
+    def chain_options(self) -> dict | None:
+        p = self.params
+        if p.keep_original_text:
+            return None
+        return {
+            "max_uppercase_ratio": p.max_uppercase_ratio,
+            "max_numeric_ratio": p.max_numeric_ratio,
+            "remove_counters": p.remove_counters,
+            "min_words_per_line": p.min_words_per_line,
+            "max_words_for_substrings": p.max_words_for_substrings,
+        }
 
     def signal_fields(self) -> list[pa.Field]:
         u = pa.uint64()

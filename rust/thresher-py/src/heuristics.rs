@@ -4,11 +4,14 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
-use arrow_array::{Array, RecordBatch, UInt64Array};
+use arrow_array::{Array, RecordBatch, UInt32Array, UInt64Array};
 use arrow_data::ArrayData;
 use arrow_pyarrow::PyArrowType;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use thresher_core::parallel::map_rows;
+use thresher_core::signals::chain::{self, ChainKind, ChainStep, KeepWhen, Rule};
 use thresher_core::signals::heuristic_text::Profile;
 use thresher_core::signals::{c4, fineweb, gopher_quality, gopher_repetition, refinedweb};
 use thresher_core::text::splitters::{count_sentences_english, WordSplitter};
@@ -180,6 +183,157 @@ fn refinedweb_line_signals(
     Ok((PyArrowType(batch), PyArrowType(texts)))
 }
 
+/// A run of heuristic steps applied document by document with their threshold rules (see
+/// `thresher_core::signals::chain`). Built once from the steps' specs:
+/// `{"kind": "gopher_repetition" | "gopher_quality" | "c4_quality" | "fineweb_quality" |
+/// "refinedweb_lines", "rules": [(signal, ">=" | ">" | "<=" | "<", threshold, zero_passes)], ...}`
+/// with the step's parameters beside `kind`.
+#[pyclass(frozen, name = "HeuristicChain")]
+struct PyHeuristicChain {
+    chain: chain::HeuristicChain,
+}
+
+fn spec_item<'py, T>(spec: &Bound<'py, PyDict>, key: &str) -> PyResult<T>
+where
+    T: for<'a> FromPyObject<'a, 'py>,
+{
+    let value = spec.get_item(key)?.ok_or_else(|| {
+        PyValueError::new_err(format!("heuristic chain spec: missing key {key:?}"))
+    })?;
+    value.extract::<T>().map_err(|err| {
+        let err: PyErr = err.into();
+        PyValueError::new_err(format!("heuristic chain spec: key {key:?}: {err}"))
+    })
+}
+
+fn chain_kind(spec: &Bound<'_, PyDict>) -> PyResult<ChainKind> {
+    let kind: String = spec_item(spec, "kind")?;
+    let invalid = |e: CoreError| PyValueError::new_err(e.to_string());
+    let profile_of = || profile(&spec_item::<String>(spec, "profile")?).map_err(invalid);
+    let splitter_of = || splitter(&spec_item::<String>(spec, "splitter")?).map_err(invalid);
+    Ok(match kind.as_str() {
+        "gopher_repetition" => {
+            ChainKind::GopherRepetition(gopher_repetition::GopherRepetitionConfig {
+                profile: profile_of()?,
+                splitter: splitter_of()?,
+            })
+        }
+        "gopher_quality" => {
+            ChainKind::GopherQuality(Box::new(gopher_quality::GopherQualityConfig::new(
+                profile_of()?,
+                splitter_of()?,
+                spec_item::<Vec<String>>(spec, "stop_words")?,
+            )))
+        }
+        "c4_quality" => ChainKind::C4(c4::C4Config {
+            profile: profile_of()?,
+            remove_citations: spec_item(spec, "remove_citations")?,
+            filter_no_terminal_punct: spec_item(spec, "filter_no_terminal_punct")?,
+            min_words_per_line: spec_item(spec, "min_words_per_line")?,
+            max_word_length: spec_item(spec, "max_word_length")?,
+            filter_lorem_ipsum: spec_item(spec, "filter_lorem_ipsum")?,
+            filter_javascript: spec_item(spec, "filter_javascript")?,
+            filter_curly_bracket: spec_item(spec, "filter_curly_bracket")?,
+            filter_policy: spec_item(spec, "filter_policy")?,
+        }),
+        "fineweb_quality" => ChainKind::Fineweb(fineweb::FinewebConfig {
+            profile: profile_of()?,
+            splitter: splitter_of()?,
+            short_line_length: spec_item(spec, "short_line_length")?,
+        }),
+        "refinedweb_lines" => ChainKind::Refinedweb(refinedweb::RefinedwebConfig {
+            max_uppercase_ratio: spec_item(spec, "max_uppercase_ratio")?,
+            max_numeric_ratio: spec_item(spec, "max_numeric_ratio")?,
+            remove_counters: spec_item(spec, "remove_counters")?,
+            min_words_per_line: spec_item(spec, "min_words_per_line")?,
+            max_words_for_substrings: spec_item(spec, "max_words_for_substrings")?,
+        }),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "heuristic chain spec: unknown kind {other:?}"
+            )))
+        }
+    })
+}
+
+fn chain_step(spec: &Bound<'_, PyDict>) -> PyResult<ChainStep> {
+    let kind = chain_kind(spec)?;
+    let names = kind.signal_names();
+    let rules: Vec<(String, String, f64, bool)> = spec_item(spec, "rules")?;
+    let rules = rules
+        .into_iter()
+        .map(|(signal, op, threshold, zero_passes)| {
+            let index = names.iter().position(|n| *n == signal).ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "heuristic chain spec: no signal {signal:?}; expected one of {names:?}"
+                ))
+            })?;
+            let keep_when = KeepWhen::parse(&op).ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "heuristic chain spec: comparison {op:?}; expected >=, >, <= or <"
+                ))
+            })?;
+            Ok(Rule {
+                signal: index,
+                keep_when,
+                threshold,
+                zero_passes,
+            })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    ChainStep::new(kind, rules).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+#[pymethods]
+impl PyHeuristicChain {
+    #[new]
+    fn new(specs: Vec<Bound<'_, PyDict>>) -> PyResult<Self> {
+        let steps = specs.iter().map(chain_step).collect::<PyResult<Vec<_>>>()?;
+        Ok(Self {
+            chain: chain::HeuristicChain::new(steps),
+        })
+    }
+
+    /// Runs the steps over a text column: (one signal batch per step, the dropping step of each
+    /// row (null: kept), the index of its failing rule, the output text or None when unchanged).
+    #[allow(clippy::type_complexity)]
+    fn run(
+        &self,
+        py: Python<'_>,
+        text: PyArrowType<ArrayData>,
+    ) -> PyResult<(
+        Vec<PyArrowType<RecordBatch>>,
+        PyArrowType<ArrayData>,
+        PyArrowType<ArrayData>,
+        Option<PyArrowType<ArrayData>>,
+    )> {
+        let array = to_array(text.0);
+        let (batches, step, rule, texts) = guarded(py, || {
+            let column = TextColumn::try_new(array.as_ref())?;
+            let out = self.chain.run(column);
+            let batches = out
+                .signals
+                .into_iter()
+                .map(signals_to_batch)
+                .collect::<Result<Vec<_>, _>>()?;
+            let step: UInt32Array = out.dropped.iter().map(|d| d.map(|(s, _)| s)).collect();
+            let rule: UInt32Array = out.dropped.iter().map(|d| d.map(|(_, r)| r)).collect();
+            Ok((
+                batches,
+                step.into_data(),
+                rule.into_data(),
+                out.text.map(|t| t.to_data()),
+            ))
+        })?;
+        Ok((
+            batches.into_iter().map(PyArrowType).collect(),
+            PyArrowType(step),
+            PyArrowType(rule),
+            texts.map(PyArrowType),
+        ))
+    }
+}
+
 fn splitter(name: &str) -> Result<WordSplitter, CoreError> {
     WordSplitter::parse(name).ok_or_else(|| {
         CoreError::InvalidArgument(format!(
@@ -242,6 +396,7 @@ fn count_sentences(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyWordMemo>()?;
+    m.add_class::<PyHeuristicChain>()?;
     m.add_function(wrap_pyfunction!(split_words, m)?)?;
     m.add_function(wrap_pyfunction!(count_sentences, m)?)?;
     m.add_function(wrap_pyfunction!(gopher_quality_signals, m)?)?;

@@ -20,7 +20,7 @@ use regex::Regex;
 use crate::column::TextColumn;
 use crate::parallel::map_rows;
 use crate::signals::heuristic_text::{py_splitlines, py_strip, Profile};
-use crate::signals::SignalBatch;
+use crate::signals::{SignalBatch, SignalKind, SignalRow, SignalValue};
 use crate::text::english::count_words_and_longest;
 use crate::text::splitters::{count_sentences_english, WordSplitter};
 use crate::text::word_memo::WordMemo;
@@ -84,6 +84,22 @@ pub const SIGNALS: [&str; 6] = [
     "text_modified",
 ];
 
+impl SignalRow for C4Result {
+    const NAMES: &'static [&'static str] = &SIGNALS;
+    const KINDS: &'static [SignalKind] = &[SignalKind::Count; 6];
+
+    fn value(&self, signal: usize) -> SignalValue {
+        SignalValue::Count(match signal {
+            0 => self.lines,
+            1 => self.lines_kept,
+            2 => self.sentences,
+            3 => self.lorem_ipsum as u64,
+            4 => self.curly_bracket as u64,
+            _ => self.text_modified as u64,
+        })
+    }
+}
+
 fn citation_regex() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
@@ -133,13 +149,13 @@ pub fn measure_text(text: &str, config: &C4Config) -> C4Result {
 
 /// A kept line of the rewritten text: where it starts there, and whether it is an unchanged
 /// slice of the original (citations removed make a new string).
-struct KeptLine<'a> {
+pub(crate) struct KeptLine<'a> {
     line: std::borrow::Cow<'a, str>,
     start_in_rewritten: i64,
 }
 
 /// The signals and rewritten text, with the kept lines.
-fn measure<'a>(text: &'a str, config: &C4Config) -> (C4Result, Vec<KeptLine<'a>>) {
+pub(crate) fn measure<'a>(text: &'a str, config: &C4Config) -> (C4Result, Vec<KeptLine<'a>>) {
     let original = config.profile == Profile::C4Original;
     let end_marks: &[char] = if original {
         &['.', '?', '!', '"']
@@ -216,47 +232,61 @@ fn measure<'a>(text: &'a str, config: &C4Config) -> (C4Result, Vec<KeptLine<'a>>
 /// span a line break, so the rewritten text's words are those of its kept lines (split afresh
 /// only where citations were cut out of a line). The next step (FineWeb) then finds them.
 fn carry_words(memo: &WordMemo, original: &str, result: &C4Result, kept: &[KeptLine<'_>]) {
-    let base = original.as_ptr() as usize;
-    let within_original = |s: &str| {
-        let p = s.as_ptr() as usize;
-        (p >= base && p + s.len() <= base + original.len()).then_some(p - base)
-    };
     // UAX-29 words are left out: the splitter's rules are not checked to stop at every line break.
     for splitter in [WordSplitter::SpacyEnglish, WordSplitter::Whitespace] {
         let Some(bounds) = memo.get(splitter, original) else {
             continue;
         };
-        let mut carried: Vec<u32> = Vec::new();
-        let mut fresh = Vec::new();
-        let (words, _) = bounds.as_chunks::<2>();
-        for kept_line in kept {
-            let shift = kept_line.start_in_rewritten;
-            let origin = match &kept_line.line {
-                std::borrow::Cow::Borrowed(line) => within_original(line),
-                std::borrow::Cow::Owned(_) => None,
-            };
-            match origin {
-                Some(start) => {
-                    let (start, end) = (start as u32, (start + kept_line.line.len()) as u32);
-                    let first = words.partition_point(|w| w[0] < start);
-                    for w in words[first..].iter().take_while(|w| w[1] <= end) {
-                        carried.push((w[0] as i64 - start as i64 + shift) as u32);
-                        carried.push((w[1] as i64 - start as i64 + shift) as u32);
-                    }
+        let mut carried = Vec::new();
+        carry_bounds(original, &bounds, kept, splitter, &mut carried);
+        memo.insert(splitter, &result.text, carried.into());
+    }
+}
+
+/// The word boundaries of the rewritten text (flattened (start, end) byte offsets into it) from
+/// `bounds`, those of `original` under `splitter`: a kept line that is a slice of the original
+/// keeps its words, shifted; a line that lost citations is split afresh. Appends to `carried`.
+/// `splitter` must not find words across line breaks (the English and whitespace splitters).
+pub(crate) fn carry_bounds(
+    original: &str,
+    bounds: &[u32],
+    kept: &[KeptLine<'_>],
+    splitter: WordSplitter,
+    carried: &mut Vec<u32>,
+) {
+    let base = original.as_ptr() as usize;
+    let within_original = |s: &str| {
+        let p = s.as_ptr() as usize;
+        (p >= base && p + s.len() <= base + original.len()).then_some(p - base)
+    };
+    let mut fresh = Vec::new();
+    let (words, _) = bounds.as_chunks::<2>();
+    for kept_line in kept {
+        let shift = kept_line.start_in_rewritten;
+        let origin = match &kept_line.line {
+            std::borrow::Cow::Borrowed(line) => within_original(line),
+            std::borrow::Cow::Owned(_) => None,
+        };
+        match origin {
+            Some(start) => {
+                let (start, end) = (start as u32, (start + kept_line.line.len()) as u32);
+                let first = words.partition_point(|w| w[0] < start);
+                for w in words[first..].iter().take_while(|w| w[1] <= end) {
+                    carried.push((w[0] as i64 - start as i64 + shift) as u32);
+                    carried.push((w[1] as i64 - start as i64 + shift) as u32);
                 }
-                None => {
-                    let line = &kept_line.line;
-                    splitter.split(line, &mut fresh);
-                    let line_base = line.as_ptr() as usize;
-                    for w in &fresh {
-                        let s = (w.as_ptr() as usize - line_base) as i64 + shift;
-                        carried.push(s as u32);
-                        carried.push((s + w.len() as i64) as u32);
-                    }
+            }
+            None => {
+                let line = &kept_line.line;
+                splitter.split(line, &mut fresh);
+                let line_base = line.as_ptr() as usize;
+                for w in &fresh {
+                    let s = (w.as_ptr() as usize - line_base) as i64 + shift;
+                    carried.push(s as u32);
+                    carried.push((s + w.len() as i64) as u32);
                 }
             }
         }
-        memo.insert(splitter, &result.text, carried.into());
     }
 }
 
@@ -279,14 +309,7 @@ pub fn compute(
             result
         })
     });
-    let pick = |f: fn(&C4Result) -> u64| measured.iter().map(|m| m.as_ref().map(f)).collect();
-    let mut batch = SignalBatch::default();
-    batch.push_u64("lines", pick(|m| m.lines));
-    batch.push_u64("lines_kept", pick(|m| m.lines_kept));
-    batch.push_u64("sentences", pick(|m| m.sentences));
-    batch.push_u64("lorem_ipsum", pick(|m| m.lorem_ipsum as u64));
-    batch.push_u64("curly_bracket", pick(|m| m.curly_bracket as u64));
-    batch.push_u64("text_modified", pick(|m| m.text_modified as u64));
+    let batch = C4Result::batch(measured.iter().map(Option::as_ref));
     let texts: LargeStringArray = measured
         .iter()
         .enumerate()

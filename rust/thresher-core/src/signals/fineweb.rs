@@ -11,7 +11,7 @@ use crate::parallel::map_rows_with;
 use crate::signals::heuristic_text::{
     char_len, find_duplicates, is_sentence_terminal, py_strip, ratio, Profile,
 };
-use crate::signals::SignalBatch;
+use crate::signals::{SignalBatch, SignalKind, SignalRow, SignalValue};
 use crate::text::splitters::WordSplitter;
 use crate::text::word_memo::WordMemo;
 
@@ -38,6 +38,27 @@ pub const SIGNALS: [&str; 5] = [
     "list_ratio",
 ];
 
+impl SignalRow for Fineweb {
+    const NAMES: &'static [&'static str] = &SIGNALS;
+    const KINDS: &'static [SignalKind] = &[
+        SignalKind::Count,
+        SignalKind::Fraction,
+        SignalKind::Fraction,
+        SignalKind::Fraction,
+        SignalKind::Fraction,
+    ];
+
+    fn value(&self, signal: usize) -> SignalValue {
+        SignalValue::Fraction(match signal {
+            0 => return SignalValue::Count(self.non_empty_lines),
+            1 => self.line_punct_ratio,
+            2 => self.short_line_ratio,
+            3 => self.char_dup_ratio,
+            _ => self.list_ratio,
+        })
+    }
+}
+
 fn ends_with_terminal(line: &str, profile: Profile) -> bool {
     match line.chars().next_back() {
         None => false,
@@ -49,15 +70,13 @@ fn ends_with_terminal(line: &str, profile: Profile) -> bool {
 }
 
 pub fn measure_text(text: &str, config: &FinewebConfig) -> Fineweb {
-    measure_with(text, config, &mut Vec::new(), None)
+    let mut words = Vec::new();
+    config.splitter.split(text, &mut words);
+    measure_words(text, words.len(), config)
 }
 
-fn measure_with<'a>(
-    text: &'a str,
-    config: &FinewebConfig,
-    words: &mut Vec<&'a str>,
-    memo: Option<&WordMemo>,
-) -> Fineweb {
+/// Measures one document of `word_count` words (under `config.splitter`).
+pub fn measure_words(text: &str, word_count: usize, config: &FinewebConfig) -> Fineweb {
     let all_lines: Vec<&str> = text.split('\n').collect();
     let lines: Vec<&str> = all_lines
         .iter()
@@ -92,8 +111,7 @@ fn measure_with<'a>(
     );
     let newlines = text.bytes().filter(|&b| b == b'\n').count();
     out.char_dup_ratio = ratio(find_duplicates(&lines, false).1, char_len(text) - newlines);
-    config.splitter.split_with(text, words, memo);
-    out.list_ratio = ratio(newlines, words.len());
+    out.list_ratio = ratio(newlines, word_count);
     out
 }
 
@@ -104,20 +122,10 @@ pub fn compute(
     memo: Option<&WordMemo>,
 ) -> SignalBatch {
     let measured = map_rows_with(column, Vec::new, |words, text| {
-        text.map(|t| measure_with(t, config, words, memo))
+        text.map(|t| {
+            config.splitter.split_with(t, words, memo);
+            measure_words(t, words.len(), config)
+        })
     });
-    let pick = |f: fn(&Fineweb) -> f64| measured.iter().map(|m| m.as_ref().map(f)).collect();
-    let mut batch = SignalBatch::default();
-    batch.push_u64(
-        "non_empty_lines",
-        measured
-            .iter()
-            .map(|m| m.as_ref().map(|m| m.non_empty_lines))
-            .collect(),
-    );
-    batch.push_f64("line_punct_ratio", pick(|m| m.line_punct_ratio));
-    batch.push_f64("short_line_ratio", pick(|m| m.short_line_ratio));
-    batch.push_f64("char_dup_ratio", pick(|m| m.char_dup_ratio));
-    batch.push_f64("list_ratio", pick(|m| m.list_ratio));
-    batch
+    Fineweb::batch(measured.iter().map(Option::as_ref))
 }

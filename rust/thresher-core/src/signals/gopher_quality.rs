@@ -15,7 +15,7 @@ use crate::parallel::map_rows_with;
 use crate::signals::heuristic_text::{
     char_len, count_substr, is_datatrove_punctuation, py_isalpha, py_splitlines, ratio, Profile,
 };
-use crate::signals::SignalBatch;
+use crate::signals::{SignalBatch, SignalKind, SignalRow, SignalValue};
 use crate::text::splitters::WordSplitter;
 use crate::text::word_memo::WordMemo;
 
@@ -91,6 +91,30 @@ pub const SIGNALS: [&str; 9] = [
     "alpha_words_ratio",
     "stop_words",
 ];
+
+impl SignalRow for GopherQuality {
+    const NAMES: &'static [&'static str] = &SIGNALS;
+    const KINDS: &'static [SignalKind] = &{
+        let mut kinds = [SignalKind::Fraction; 9];
+        kinds[0] = SignalKind::Count;
+        kinds[8] = SignalKind::Count;
+        kinds
+    };
+
+    fn value(&self, signal: usize) -> SignalValue {
+        SignalValue::Fraction(match signal {
+            0 => return SignalValue::Count(self.word_count),
+            1 => self.avg_word_length,
+            2 => self.hash_ratio,
+            3 => self.ellipsis_ratio,
+            4 => self.symbol_ratio,
+            5 => self.bullet_lines_ratio,
+            6 => self.ellipsis_lines_ratio,
+            7 => self.alpha_words_ratio,
+            _ => return SignalValue::Count(self.stop_words),
+        })
+    }
+}
 
 /// [`is_datatrove_punctuation`] for one ASCII byte.
 #[inline]
@@ -170,21 +194,19 @@ impl WordPass {
     }
 }
 
-/// Measures one document; `words` is a reusable buffer.
-fn measure_with<'a>(
-    text: &'a str,
-    config: &GopherQualityConfig,
-    words: &mut Vec<&'a str>,
-    memo: Option<&WordMemo>,
-) -> GopherQuality {
+impl GopherQualityConfig {
+    /// The splitter whose words [`measure_words`] expects: DCLM and dolma count whitespace words.
+    pub fn word_splitter(&self) -> WordSplitter {
+        match self.profile {
+            Profile::Dclm | Profile::Dolma => WordSplitter::Whitespace,
+            _ => self.splitter,
+        }
+    }
+}
+
+/// Measures one document whose words (split by `config.word_splitter()`) are given.
+pub fn measure_words(text: &str, words: &[&str], config: &GopherQualityConfig) -> GopherQuality {
     let profile = config.profile;
-    let toolkit_words = matches!(profile, Profile::Dclm | Profile::Dolma);
-    let splitter = if toolkit_words {
-        WordSplitter::Whitespace
-    } else {
-        config.splitter
-    };
-    splitter.split_with(text, words, memo);
     let n_words = words.len();
     let lines = py_splitlines(text);
     let mut out = GopherQuality::default();
@@ -271,27 +293,17 @@ pub fn compute(
     memo: Option<&WordMemo>,
 ) -> SignalBatch {
     let measured = map_rows_with(column, Vec::new, |words, text| {
-        text.map(|t| measure_with(t, config, words, memo))
+        text.map(|t| {
+            config.word_splitter().split_with(t, words, memo);
+            measure_words(t, words, config)
+        })
     });
-    let pick_f =
-        |f: fn(&GopherQuality) -> f64| measured.iter().map(|m| m.as_ref().map(f)).collect();
-    let pick_u =
-        |f: fn(&GopherQuality) -> u64| measured.iter().map(|m| m.as_ref().map(f)).collect();
-    let mut batch = SignalBatch::default();
-    batch.push_u64("word_count", pick_u(|m| m.word_count));
-    batch.push_f64("avg_word_length", pick_f(|m| m.avg_word_length));
-    batch.push_f64("hash_ratio", pick_f(|m| m.hash_ratio));
-    batch.push_f64("ellipsis_ratio", pick_f(|m| m.ellipsis_ratio));
-    batch.push_f64("symbol_ratio", pick_f(|m| m.symbol_ratio));
-    batch.push_f64("bullet_lines_ratio", pick_f(|m| m.bullet_lines_ratio));
-    batch.push_f64("ellipsis_lines_ratio", pick_f(|m| m.ellipsis_lines_ratio));
-    batch.push_f64("alpha_words_ratio", pick_f(|m| m.alpha_words_ratio));
-    batch.push_u64("stop_words", pick_u(|m| m.stop_words));
-    batch
+    GopherQuality::batch(measured.iter().map(Option::as_ref))
 }
 
 /// Measures one document (convenience for tests and callers outside a column).
 pub fn measure_text(text: &str, config: &GopherQualityConfig) -> GopherQuality {
     let mut words = Vec::new();
-    measure_with(text, config, &mut words, None)
+    config.word_splitter().split(text, &mut words);
+    measure_words(text, &words, config)
 }

@@ -18,7 +18,7 @@ use crate::signals::heuristic_text::{
     char_len, find_duplicates_with, hash_str, py_splitlines, py_strip, ratio, KeyIds, PrehashedMap,
     Profile,
 };
-use crate::signals::SignalBatch;
+use crate::signals::{SignalBatch, SignalKind, SignalRow, SignalValue};
 use crate::text::splitters::WordSplitter;
 use crate::text::word_memo::WordMemo;
 
@@ -59,6 +59,27 @@ pub const SIGNALS: [&str; 14] = [
     "dup_9_gram_frac",
     "dup_10_gram_frac",
 ];
+
+impl SignalRow for GopherRepetition {
+    const NAMES: &'static [&'static str] = &SIGNALS;
+    const KINDS: &'static [SignalKind] = &{
+        let mut kinds = [SignalKind::Fraction; 14];
+        kinds[0] = SignalKind::Count;
+        kinds
+    };
+
+    fn value(&self, signal: usize) -> SignalValue {
+        SignalValue::Fraction(match signal {
+            0 => return SignalValue::Count(self.chars),
+            1 => self.dup_para_frac,
+            2 => self.dup_para_char_frac,
+            3 => self.dup_line_frac,
+            4 => self.dup_line_char_frac,
+            5..=7 => self.top_ngram_char_frac[signal - 5],
+            _ => self.dup_ngram_char_frac[signal - 8],
+        })
+    }
+}
 
 /// `re.split(r"\n{2,}", s)`.
 fn split_paragraphs(s: &str) -> Vec<&str> {
@@ -124,19 +145,23 @@ struct WordWindows {
 }
 
 impl WordWindows {
-    /// Refills the buffers from `words`.
-    fn fill(&mut self, words: &[&str]) {
+    /// Refills the buffers from `words`; `ascii` says every word is ASCII (lengths are then byte
+    /// lengths).
+    fn fill(&mut self, words: &[&str], ascii: bool) {
         self.prefix.clear();
+        self.prefix.reserve(words.len() + 1);
         self.prefix.push(0u64);
         self.lens.clear();
+        self.lens.reserve(words.len());
         self.len_prefix.clear();
+        self.len_prefix.reserve(words.len() + 1);
         self.len_prefix.push(0);
         let mut acc = 0u64;
         let mut chars = 0usize;
         for w in words {
             acc = acc.wrapping_mul(BASE).wrapping_add(hash_str(w));
             self.prefix.push(acc);
-            let l = char_len(w);
+            let l = if ascii { w.len() } else { char_len(w) };
             self.lens.push(l);
             chars += l;
             self.len_prefix.push(chars);
@@ -162,18 +187,26 @@ impl WordWindows {
 }
 
 /// Which word windows can be part of a repetition: `multi[n][i]` says the n-gram starting at `i`
-/// occurs at least twice in the document (n = 2..=5). An n-gram can only repeat if its prefixes do,
-/// so each size is counted only where the next smaller one repeats; most of a typical document is
-/// never hashed past 2-grams.
+/// occurs at least twice in the document (n = 2..=5). An n-gram can only repeat if both (n-1)-grams
+/// inside it do, so each size is counted only where the next smaller one repeats at `i` and `i + 1`;
+/// most of a typical document is never hashed past 2-grams.
 #[derive(Default)]
 struct Repeats {
     /// Per size 2..=5 (index n - 2): does the n-gram starting at each word occur twice or more?
     multi: [Vec<bool>; 4],
+    /// Per size 2..=5: how many windows are marked in `multi`.
+    repeated_windows: [usize; 4],
     /// Per size 2..=4: the most frequent n-gram as (count, first position).
     top: [Option<(u32, u32)>; 3],
     /// Scratch: the n-gram id of each counted window, and (count, first window) per id.
     class: Vec<u32>,
     counts: Vec<(u32, u32)>,
+}
+
+/// Windows of size `n` that may repeat given which windows of size `n - 1` repeat (`prev`).
+#[inline]
+fn may_repeat(prev: Option<&[bool]>, i: usize) -> bool {
+    prev.is_none_or(|p| p[i] && p[i + 1])
 }
 
 fn find_repeats(w: &WordWindows, table: &mut KeyIds, longest_ties: bool, out: &mut Repeats) {
@@ -186,32 +219,40 @@ fn find_repeats(w: &WordWindows, table: &mut KeyIds, longest_ties: bool, out: &m
         multi.clear();
         multi.resize(windows, false);
         let prev: Option<&[bool]> = done.last().map(|v| &v[..]);
-        let candidates = prev.map_or(windows, |p| p[..windows].iter().filter(|&&m| m).count());
+        let candidates = if n == 2 {
+            windows
+        } else {
+            out.repeated_windows[n - 3]
+        };
         table.reset(candidates);
         let class = &mut out.class;
         let counts = &mut out.counts;
         class.clear();
         class.resize(windows, u32::MAX);
         counts.clear();
-        for (i, slot) in class.iter_mut().enumerate() {
-            if prev.is_some_and(|p| !p[i]) {
-                continue;
+        if candidates > 0 {
+            for (i, slot) in class.iter_mut().enumerate() {
+                if !may_repeat(prev, i) {
+                    continue;
+                }
+                let (id, new) = table.id_of(w.key(i, n));
+                if new {
+                    counts.push((0, i as u32));
+                }
+                counts[id as usize].0 += 1;
+                *slot = id;
             }
-            let (id, new) = table.id_of(w.key(i, n));
-            if new {
-                counts.push((0, i as u32));
-            }
-            counts[id as usize].0 += 1;
-            *slot = id;
         }
         let mut best: Option<(u32, u32, usize)> = None;
+        let mut repeated = 0;
         for (i, &id) in class.iter().enumerate() {
             if id == u32::MAX {
                 continue;
             }
             let (count, first) = counts[id as usize];
             multi[i] = count >= 2;
-            if n <= 4 && first as usize == i {
+            repeated += usize::from(count >= 2);
+            if n <= 4 && first as usize == i && count >= 2 {
                 let chars = w.chars(i, n);
                 let better = match best {
                     None => true,
@@ -228,22 +269,19 @@ fn find_repeats(w: &WordWindows, table: &mut KeyIds, longest_ties: bool, out: &m
                 }
             }
         }
+        out.repeated_windows[n - 2] = repeated;
         if n <= 4 && windows > 0 {
-            // Windows never counted occur once; with no repeat at all the first window wins the tie
-            // (or, with `longest_ties`, the longest single window).
-            let single_best = if longest_ties {
-                (0..windows)
-                    .max_by_key(|&i| (w.chars(i, n), std::cmp::Reverse(i)))
-                    .unwrap_or(0)
-            } else {
-                0
-            };
+            // Windows that occur once: with no repeat at all the first window wins the tie (or,
+            // with `longest_ties`, the longest single window, the first of equals).
             out.top[n - 2] = Some(match best {
-                Some((count, first, _)) if count >= 2 => (count, first),
-                Some((1, first, chars)) if longest_ties && chars >= w.chars(single_best, n) => {
-                    (1, first)
+                Some((count, first, _)) => (count, first),
+                None if longest_ties => {
+                    let longest = (0..windows)
+                        .max_by_key(|&i| (w.chars(i, n), std::cmp::Reverse(i)))
+                        .unwrap_or(0);
+                    (1, longest as u32)
                 }
-                _ => (1, single_best as u32),
+                None => (1, 0),
             });
         }
     }
@@ -262,8 +300,8 @@ fn top_ngram_chars(w: &WordWindows, repeats: &Repeats, n: usize, word_chars_only
 }
 
 /// datatrove `find_all_duplicate`: characters of repeated n-grams, scanning left to right and jumping
-/// past each repeat so overlapping repeats are not counted twice. Only windows whose 5-gram prefix
-/// repeats can repeat, so only those are hashed.
+/// past each repeat so overlapping repeats are not counted twice. Only windows whose first and last
+/// 5-grams both repeat can repeat, so only those are hashed.
 fn dup_ngram_chars_greedy(
     w: &WordWindows,
     repeats: &Repeats,
@@ -271,15 +309,16 @@ fn dup_ngram_chars_greedy(
     seen: &mut KeyIds,
 ) -> usize {
     let total = w.lens.len();
-    if total < n {
+    let repeated5 = repeats.repeated_windows[3];
+    if total < n || repeated5 == 0 {
         return 0;
     }
     let multi5 = &repeats.multi[3];
-    seen.reset(multi5.iter().filter(|&&m| m).count());
+    seen.reset(repeated5);
     let mut repeated = 0;
     let mut idx = 0;
     while idx + n <= total {
-        if !multi5[idx] {
+        if !(multi5[idx] && multi5[idx + n - 5]) {
             idx += 1;
             continue;
         }
@@ -395,7 +434,7 @@ pub fn measure_words(
     out.dup_line_frac = ratio(dup_l, lines.len());
 
     let windows = &mut scratch.windows;
-    windows.fill(words);
+    windows.fill(words, text.is_ascii());
     let word_chars = windows.len_prefix.last().copied().unwrap_or(0);
     match profile {
         Profile::Dclm => {
@@ -456,26 +495,129 @@ pub fn compute(
             })
         },
     );
-    let pick = |f: &dyn Fn(&GopherRepetition) -> f64| -> Vec<Option<f64>> {
-        measured.iter().map(|m| m.as_ref().map(f)).collect()
-    };
-    let mut batch = SignalBatch::default();
-    batch.push_u64(
-        "chars",
-        measured
-            .iter()
-            .map(|m| m.as_ref().map(|m| m.chars))
-            .collect(),
-    );
-    batch.push_f64("dup_para_frac", pick(&|m| m.dup_para_frac));
-    batch.push_f64("dup_para_char_frac", pick(&|m| m.dup_para_char_frac));
-    batch.push_f64("dup_line_frac", pick(&|m| m.dup_line_frac));
-    batch.push_f64("dup_line_char_frac", pick(&|m| m.dup_line_char_frac));
-    for (k, name) in SIGNALS[5..8].iter().enumerate() {
-        batch.push_f64(name, pick(&|m| m.top_ngram_char_frac[k]));
+    GopherRepetition::batch(measured.iter().map(Option::as_ref))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The n-gram signals computed the plain way: n-grams as word tuples in hash maps.
+    fn reference(text: &str, words: &[&str], profile: Profile) -> ([f64; 3], [f64; 6]) {
+        let chars = char_len(text);
+        let lens: Vec<usize> = words.iter().map(|w| char_len(w)).collect();
+        let word_chars: usize = lens.iter().sum();
+        let span = |i: usize, n: usize| lens[i..i + n].iter().sum::<usize>();
+        let windows = |n: usize| (0..(words.len() + 1).saturating_sub(n)).collect::<Vec<_>>();
+        let mut top = [0.0; 3];
+        for (k, n) in TOP_NGRAMS.into_iter().enumerate() {
+            let mut counts: HashMap<&[&str], (usize, usize)> = HashMap::new();
+            for i in windows(n) {
+                counts.entry(&words[i..i + n]).or_insert((0, i)).0 += 1;
+            }
+            // (count, chars, first): the most frequent, ties to the first (DCLM: to the longest).
+            let best = counts
+                .values()
+                .map(|&(count, first)| (count, span(first, n), first))
+                .max_by_key(|&(count, chars, first)| {
+                    let longest = if profile == Profile::Dclm { chars } else { 0 };
+                    (count, longest, std::cmp::Reverse(first))
+                });
+            top[k] = match (best, profile) {
+                (None, _) => 0.0,
+                (Some((count, c, _)), Profile::Dclm | Profile::Dolma) => {
+                    ratio(c * count, word_chars)
+                }
+                (Some((count, c, _)), _) => ratio((c + n - 1) * count, chars),
+            };
+        }
+        let mut dup = [0.0; 6];
+        for (k, n) in DUP_NGRAMS.into_iter().enumerate() {
+            let mut counts: HashMap<&[&str], usize> = HashMap::new();
+            for i in windows(n) {
+                *counts.entry(&words[i..i + n]).or_insert(0) += 1;
+            }
+            dup[k] = match profile {
+                Profile::Dclm => {
+                    let mut covered = vec![false; words.len()];
+                    for i in windows(n) {
+                        if counts[&words[i..i + n]] > 1 {
+                            covered[i..i + n].iter_mut().for_each(|c| *c = true);
+                        }
+                    }
+                    let c: usize = (0..words.len())
+                        .filter(|&i| covered[i])
+                        .map(|i| lens[i])
+                        .sum();
+                    ratio(c, word_chars)
+                }
+                Profile::Dolma => {
+                    let all: usize = windows(n).into_iter().map(|i| span(i, n)).sum();
+                    let d: usize = windows(n)
+                        .into_iter()
+                        .filter(|&i| counts[&words[i..i + n]] > 1)
+                        .map(|i| span(i, n))
+                        .sum();
+                    ratio(d, all)
+                }
+                _ => {
+                    // datatrove's find_all_duplicate: skip past each repeat.
+                    let mut seen: HashSet<&[&str]> = HashSet::new();
+                    let (mut repeated, mut i) = (0, 0);
+                    while i + n <= words.len() {
+                        if seen.insert(&words[i..i + n]) {
+                            i += 1;
+                        } else {
+                            repeated += span(i, n);
+                            i += n;
+                        }
+                    }
+                    ratio(repeated, chars)
+                }
+            };
+        }
+        (top, dup)
     }
-    for (k, name) in SIGNALS[8..].iter().enumerate() {
-        batch.push_f64(name, pick(&|m| m.dup_ngram_char_frac[k]));
+
+    fn agrees(text: &str, profile: Profile) -> Result<(), TestCaseError> {
+        let config = GopherRepetitionConfig {
+            profile,
+            splitter: WordSplitter::SpacyEnglish,
+        };
+        let mut words = Vec::new();
+        config.word_splitter().split(text, &mut words);
+        let m = measure_words(text, &words, &config, &mut RepetitionScratch::default());
+        let (top, dup) = reference(text, &words, profile);
+        prop_assert_eq!(m.top_ngram_char_frac, top, "{:?} {:?}", profile, text);
+        prop_assert_eq!(m.dup_ngram_char_frac, dup, "{:?} {:?}", profile, text);
+        Ok(())
     }
-    batch
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// Few distinct words, so n-grams repeat at every length and overlap.
+        #[test]
+        fn ngram_signals_equal_the_plain_computation(
+            text in r"((a|b|cc|dé|e\.|,)( |\n|  )){0,80}",
+            profile in prop_oneof![
+                Just(Profile::Datatrove), Just(Profile::Dclm), Just(Profile::Dolma)
+            ],
+        ) {
+            agrees(&text, profile)?;
+        }
+    }
+
+    #[test]
+    fn ngram_signals_on_a_long_repetitive_text() {
+        let text = "one two three four five six. one two three four five six seven. ".repeat(50)
+            + "and then something else entirely, with new words at the end.";
+        for profile in [Profile::Datatrove, Profile::Dclm, Profile::Dolma] {
+            agrees(&text, profile).unwrap();
+        }
+    }
 }

@@ -283,27 +283,33 @@ impl Hasher for PrehashedHasher {
 
 pub type PrehashedMap<V> = HashMap<u64, V, BuildHasherDefault<PrehashedHasher>>;
 
-/// Dense ids for 64-bit keys that are already hashes: open addressing with linear probing over flat
-/// arrays, reused from one document to the next. Counting n-grams is most of the repetition
-/// signals' work, and this does it with one multiply and usually one cache line per key.
+/// Dense ids for 64-bit keys that are already hashes: open addressing with linear probing over one
+/// flat array of (key, id) slots, reused from one document to the next. Counting n-grams is most of
+/// the repetition signals' work, and this does it with one multiply and usually one cache line per
+/// key.
 #[derive(Default)]
 pub struct KeyIds {
-    keys: Vec<u64>,
-    ids: Vec<u32>,
+    slots: Vec<KeySlot>,
     mask: usize,
     shift: u32,
     len: u32,
+}
+
+#[derive(Clone, Copy, Default)]
+struct KeySlot {
+    /// 0 marks an empty slot.
+    key: u64,
+    id: u32,
 }
 
 impl KeyIds {
     /// Empties the table and sizes it for up to `capacity` distinct keys (at most half full).
     pub fn reset(&mut self, capacity: usize) {
         let size = (capacity.max(8) * 2).next_power_of_two();
-        if self.keys.len() < size {
-            self.keys.resize(size, 0);
-            self.ids.resize(size, 0);
+        if self.slots.len() < size {
+            self.slots.resize(size, KeySlot::default());
         }
-        self.keys[..size].fill(0);
+        self.slots[..size].fill(KeySlot::default());
         self.mask = size - 1;
         self.shift = 64 - size.trailing_zeros();
         self.len = 0;
@@ -324,17 +330,16 @@ impl KeyIds {
     /// The caller must not insert more keys than the `capacity` it reset with.
     #[inline]
     pub fn id_of(&mut self, key: u64) -> (u32, bool) {
-        // 0 marks an empty slot; a key of 0 shares its slot with 1 (both are hashes: no matter).
+        // A key of 0 shares its slot with 1 (both are hashes: no matter).
         let key = key.max(1);
         let mut slot = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize;
         loop {
-            let k = self.keys[slot];
-            if k == key {
-                return (self.ids[slot], false);
+            let entry = &mut self.slots[slot];
+            if entry.key == key {
+                return (entry.id, false);
             }
-            if k == 0 {
-                self.keys[slot] = key;
-                self.ids[slot] = self.len;
+            if entry.key == 0 {
+                *entry = KeySlot { key, id: self.len };
                 self.len += 1;
                 return (self.len - 1, true);
             }

@@ -13,7 +13,7 @@ use regex::Regex;
 use crate::column::TextColumn;
 use crate::parallel::map_rows;
 use crate::signals::heuristic_text::{char_len, py_isdigit_char, py_isupper_char, ratio};
-use crate::signals::SignalBatch;
+use crate::signals::{SignalBatch, SignalKind, SignalRow, SignalValue};
 use crate::text::english::is_py_space;
 
 pub struct RefinedwebConfig {
@@ -41,6 +41,27 @@ pub const SIGNALS: [&str; 5] = [
     "lines_removed",
     "text_modified",
 ];
+
+impl SignalRow for RefinedwebResult {
+    const NAMES: &'static [&'static str] = &SIGNALS;
+    const KINDS: &'static [SignalKind] = &[
+        SignalKind::Count,
+        SignalKind::Count,
+        SignalKind::Fraction,
+        SignalKind::Count,
+        SignalKind::Count,
+    ];
+
+    fn value(&self, signal: usize) -> SignalValue {
+        SignalValue::Count(match signal {
+            0 => self.words_before,
+            1 => self.words_after,
+            2 => return SignalValue::Fraction(self.removed_word_ratio),
+            3 => self.lines_removed,
+            _ => self.text_modified as u64,
+        })
+    }
+}
 
 fn counter_regex() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
@@ -122,20 +143,7 @@ pub fn measure_text(text: &str, config: &RefinedwebConfig) -> RefinedwebResult {
 /// Signals of every row and the rewritten texts (nulls stay null).
 pub fn compute(column: TextColumn<'_>, config: &RefinedwebConfig) -> (SignalBatch, ArrayRef) {
     let measured = map_rows(column, |text| text.map(|t| measure_text(t, config)));
-    let pick_u =
-        |f: fn(&RefinedwebResult) -> u64| measured.iter().map(|m| m.as_ref().map(f)).collect();
-    let mut batch = SignalBatch::default();
-    batch.push_u64("words_before", pick_u(|m| m.words_before));
-    batch.push_u64("words_after", pick_u(|m| m.words_after));
-    batch.push_f64(
-        "removed_word_ratio",
-        measured
-            .iter()
-            .map(|m| m.as_ref().map(|m| m.removed_word_ratio))
-            .collect(),
-    );
-    batch.push_u64("lines_removed", pick_u(|m| m.lines_removed));
-    batch.push_u64("text_modified", pick_u(|m| m.text_modified as u64));
+    let batch = RefinedwebResult::batch(measured.iter().map(Option::as_ref));
     let texts: LargeStringArray = measured
         .iter()
         .map(|m| m.as_ref().map(|m| m.text.as_str()))

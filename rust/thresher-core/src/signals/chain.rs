@@ -1,0 +1,650 @@
+//! A run of heuristic steps applied to one document after another, with their threshold rules.
+//!
+//! A pipeline such as FineWeb's (Gopher repetition, Gopher quality, C4, FineWeb) runs each step
+//! only on the documents the previous ones kept. Run step by step, every step is a pass over the
+//! whole batch: the text is filtered and copied between steps, and each step looks up the words an
+//! earlier one split. Here each document goes through the steps in turn while it is in cache: its
+//! words are split once per text (a step that rewrites the text, C4, carries the words of the lines
+//! it keeps over to the new text), a step's rules are evaluated as soon as its signals are known,
+//! and the first failing rule ends the document's run, exactly as the step-by-step path decides.
+//!
+//! The result is what the steps would have produced one after the other: each step's signals
+//! (null for rows that did not reach it), the step and rule that dropped each row, and the text
+//! each row leaves with (the rewritten text when it was kept, the text it reached the dropping step
+//! with otherwise).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, LargeStringArray};
+
+use crate::column::TextColumn;
+use crate::error::{CoreError, Result};
+use crate::parallel::map_rows_with;
+use crate::signals::c4::{self, C4Config, C4Result};
+use crate::signals::fineweb::{self, Fineweb, FinewebConfig};
+use crate::signals::gopher_quality::{self, GopherQuality, GopherQualityConfig};
+use crate::signals::gopher_repetition::{
+    self, GopherRepetition, GopherRepetitionConfig, RepetitionScratch,
+};
+use crate::signals::refinedweb::{self, RefinedwebConfig, RefinedwebResult};
+use crate::signals::{SignalBatch, SignalRow, SignalValue};
+use crate::text::splitters::WordSplitter;
+
+/// One heuristic step of a chain, with its configuration.
+pub enum ChainKind {
+    GopherRepetition(GopherRepetitionConfig),
+    GopherQuality(Box<GopherQualityConfig>),
+    C4(C4Config),
+    Fineweb(FinewebConfig),
+    Refinedweb(RefinedwebConfig),
+}
+
+impl ChainKind {
+    /// The step's signal names, in column order.
+    pub fn signal_names(&self) -> &'static [&'static str] {
+        match self {
+            Self::GopherRepetition(_) => GopherRepetition::NAMES,
+            Self::GopherQuality(_) => GopherQuality::NAMES,
+            Self::C4(_) => C4Result::NAMES,
+            Self::Fineweb(_) => Fineweb::NAMES,
+            Self::Refinedweb(_) => RefinedwebResult::NAMES,
+        }
+    }
+}
+
+/// How a rule compares a signal with its threshold to keep a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeepWhen {
+    AtLeast,
+    Above,
+    AtMost,
+    Below,
+}
+
+impl KeepWhen {
+    /// `>=`, `>`, `<=` or `<`.
+    pub fn parse(op: &str) -> Option<Self> {
+        match op {
+            ">=" => Some(Self::AtLeast),
+            ">" => Some(Self::Above),
+            "<=" => Some(Self::AtMost),
+            "<" => Some(Self::Below),
+            _ => None,
+        }
+    }
+}
+
+/// Keep a row when `signal <keep_when> threshold`; a NaN never fails (as Arrow's comparisons).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rule {
+    pub signal: usize,
+    pub keep_when: KeepWhen,
+    pub threshold: f64,
+    /// A value of exactly 0 never fails (FineWeb's `line_punct_exclude_zero`).
+    pub zero_passes: bool,
+}
+
+impl Rule {
+    #[inline]
+    pub fn fails(&self, value: f64) -> bool {
+        if self.zero_passes && value == 0.0 {
+            return false;
+        }
+        let t = self.threshold;
+        match self.keep_when {
+            KeepWhen::AtLeast => value < t,
+            KeepWhen::Above => value <= t,
+            KeepWhen::AtMost => value > t,
+            KeepWhen::Below => value >= t,
+        }
+    }
+}
+
+pub struct ChainStep {
+    kind: ChainKind,
+    rules: Vec<Rule>,
+}
+
+impl ChainStep {
+    /// A step and its rules, in the order they are tried (the first failing one gives the reason).
+    pub fn new(kind: ChainKind, rules: Vec<Rule>) -> Result<Self> {
+        let names = kind.signal_names();
+        if let Some(rule) = rules.iter().find(|r| r.signal >= names.len()) {
+            return Err(CoreError::InvalidArgument(format!(
+                "rule on signal {} of a step with {} signals",
+                rule.signal,
+                names.len()
+            )));
+        }
+        Ok(Self { kind, rules })
+    }
+
+    pub fn kind(&self) -> &ChainKind {
+        &self.kind
+    }
+}
+
+/// What the chain gives for a batch.
+pub struct ChainOutput {
+    /// Per step, its signal columns; null for rows that did not reach the step.
+    pub signals: Vec<SignalBatch>,
+    /// Per row, the step that dropped it and the index of the failing rule in that step's list.
+    pub dropped: Vec<Option<(u32, u32)>>,
+    /// The text each row leaves with, when some row's text changed (`None`: the input is unchanged).
+    pub text: Option<ArrayRef>,
+}
+
+enum Measured {
+    Repetition(GopherRepetition),
+    Quality(GopherQuality),
+    C4(C4Result),
+    Fineweb(Fineweb),
+    Refinedweb(RefinedwebResult),
+}
+
+impl Measured {
+    fn value(&self, signal: usize) -> SignalValue {
+        match self {
+            Self::Repetition(m) => m.value(signal),
+            Self::Quality(m) => m.value(signal),
+            Self::C4(m) => m.value(signal),
+            Self::Fineweb(m) => m.value(signal),
+            Self::Refinedweb(m) => m.value(signal),
+        }
+    }
+}
+
+struct RowOut {
+    /// One per step reached, the dropping step included.
+    measured: Vec<Measured>,
+    dropped: Option<(u32, u32)>,
+    /// The text the row leaves with, when it differs from its input.
+    text: Option<String>,
+}
+
+/// Word boundaries of the current text, per splitter (flattened (start, end) byte offsets), split
+/// on first use.
+#[derive(Default)]
+struct WordCache {
+    bounds: [Option<Vec<u32>>; 3],
+}
+
+impl WordCache {
+    fn slot(splitter: WordSplitter) -> usize {
+        match splitter {
+            WordSplitter::SpacyEnglish => 0,
+            WordSplitter::Uax29 => 1,
+            WordSplitter::Whitespace => 2,
+        }
+    }
+
+    /// Fills `out` with the words of `text` (the text this cache belongs to) under `splitter`.
+    fn words<'t>(&mut self, text: &'t str, splitter: WordSplitter, out: &mut Vec<&'t str>) {
+        let slot = &mut self.bounds[Self::slot(splitter)];
+        if let Some(bounds) = slot {
+            out.clear();
+            out.extend(
+                bounds
+                    .chunks_exact(2)
+                    .map(|b| &text[b[0] as usize..b[1] as usize]),
+            );
+            return;
+        }
+        splitter.split(text, out);
+        if text.len() <= u32::MAX as usize {
+            let base = text.as_ptr() as usize;
+            let mut bounds = Vec::with_capacity(out.len() * 2);
+            for w in out.iter() {
+                let start = (w.as_ptr() as usize - base) as u32;
+                bounds.push(start);
+                bounds.push(start + w.len() as u32);
+            }
+            *slot = Some(bounds);
+        }
+    }
+}
+
+/// Buffers one rayon thread reuses from one document to the next.
+#[derive(Default)]
+struct Scratch {
+    repetition: RepetitionScratch,
+}
+
+pub struct HeuristicChain {
+    steps: Vec<ChainStep>,
+}
+
+impl HeuristicChain {
+    pub fn new(steps: Vec<ChainStep>) -> Self {
+        Self { steps }
+    }
+
+    pub fn steps(&self) -> &[ChainStep] {
+        &self.steps
+    }
+
+    /// Runs every row through the steps.
+    pub fn run(&self, column: TextColumn<'_>) -> ChainOutput {
+        let rows = map_rows_with(column, Scratch::default, |scratch, text| match text {
+            Some(t) => self.run_row(t, scratch),
+            // Null text: every step's signals are null and null signals fail no rule.
+            None => RowOut {
+                measured: Vec::new(),
+                dropped: None,
+                text: None,
+            },
+        });
+        let signals = self
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(k, step)| step_batch(k, &step.kind, &rows))
+            .collect();
+        let dropped = rows.iter().map(|r| r.dropped).collect();
+        let text = rows.iter().any(|r| r.text.is_some()).then(|| {
+            let texts: LargeStringArray = rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| r.text.as_deref().or_else(|| column.get(i)))
+                .collect();
+            Arc::new(texts) as ArrayRef
+        });
+        ChainOutput {
+            signals,
+            dropped,
+            text,
+        }
+    }
+
+    fn run_row(&self, original: &str, scratch: &mut Scratch) -> RowOut {
+        let mut current: Cow<'_, str> = Cow::Borrowed(original);
+        let mut cache = WordCache::default();
+        let mut measured = Vec::with_capacity(self.steps.len());
+        let mut dropped = None;
+        for (k, step) in self.steps.iter().enumerate() {
+            // A rewriting step's new text and its words, adopted if the row is kept.
+            let mut rewritten: Option<(String, WordCache)> = None;
+            let m = {
+                let text: &str = &current;
+                let mut words = Vec::new();
+                match &step.kind {
+                    ChainKind::GopherRepetition(config) => {
+                        cache.words(text, config.word_splitter(), &mut words);
+                        Measured::Repetition(gopher_repetition::measure_words(
+                            text,
+                            &words,
+                            config,
+                            &mut scratch.repetition,
+                        ))
+                    }
+                    ChainKind::GopherQuality(config) => {
+                        cache.words(text, config.word_splitter(), &mut words);
+                        Measured::Quality(gopher_quality::measure_words(text, &words, config))
+                    }
+                    ChainKind::Fineweb(config) => {
+                        cache.words(text, config.splitter, &mut words);
+                        Measured::Fineweb(fineweb::measure_words(text, words.len(), config))
+                    }
+                    ChainKind::C4(config) => {
+                        let (mut result, kept) = c4::measure(text, config);
+                        if result.text_modified && !(result.lorem_ipsum || result.curly_bracket) {
+                            let new_text = std::mem::take(&mut result.text);
+                            let mut carried = WordCache::default();
+                            // Words never span a line break under these two splitters.
+                            for splitter in [WordSplitter::SpacyEnglish, WordSplitter::Whitespace] {
+                                let slot = WordCache::slot(splitter);
+                                if let Some(bounds) = &cache.bounds[slot] {
+                                    let mut out = Vec::with_capacity(bounds.len());
+                                    c4::carry_bounds(text, bounds, &kept, splitter, &mut out);
+                                    carried.bounds[slot] = Some(out);
+                                }
+                            }
+                            rewritten = Some((new_text, carried));
+                        }
+                        result.text = String::new();
+                        Measured::C4(result)
+                    }
+                    ChainKind::Refinedweb(config) => {
+                        let mut result = refinedweb::measure_text(text, config);
+                        if result.text_modified {
+                            rewritten =
+                                Some((std::mem::take(&mut result.text), WordCache::default()));
+                        }
+                        result.text = String::new();
+                        Measured::Refinedweb(result)
+                    }
+                }
+            };
+            let failing = step
+                .rules
+                .iter()
+                .position(|rule| rule.fails(m.value(rule.signal).as_f64()));
+            measured.push(m);
+            if let Some(rule) = failing {
+                // A dropped row leaves with the text it reached this step with.
+                dropped = Some((k as u32, rule as u32));
+                break;
+            }
+            if let Some((text, words)) = rewritten {
+                current = Cow::Owned(text);
+                cache = words;
+            }
+        }
+        RowOut {
+            measured,
+            dropped,
+            text: match current {
+                Cow::Owned(text) => Some(text),
+                Cow::Borrowed(_) => None,
+            },
+        }
+    }
+}
+
+/// Step `k`'s signal columns over every row.
+fn step_batch(k: usize, kind: &ChainKind, rows: &[RowOut]) -> SignalBatch {
+    macro_rules! batch_of {
+        ($variant:ident, $row:ty) => {
+            <$row>::batch(rows.iter().map(|r| match r.measured.get(k) {
+                Some(Measured::$variant(m)) => Some(m),
+                _ => None,
+            }))
+        };
+    }
+    match kind {
+        ChainKind::GopherRepetition(_) => batch_of!(Repetition, GopherRepetition),
+        ChainKind::GopherQuality(_) => batch_of!(Quality, GopherQuality),
+        ChainKind::C4(_) => batch_of!(C4, C4Result),
+        ChainKind::Fineweb(_) => batch_of!(Fineweb, Fineweb),
+        ChainKind::Refinedweb(_) => batch_of!(Refinedweb, RefinedwebResult),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::{Array, Float64Array, StringArray, UInt64Array};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::signals::heuristic_text::Profile;
+
+    fn rule(signal: &str, names: &[&str], op: &str, threshold: f64) -> Rule {
+        Rule {
+            signal: names.iter().position(|n| *n == signal).expect("signal"),
+            keep_when: KeepWhen::parse(op).expect("op"),
+            threshold,
+            zero_passes: false,
+        }
+    }
+
+    /// FineWeb's chain with its published thresholds, under `profile`, with RefinedWeb's line
+    /// corrections first when `refinedweb`.
+    fn fineweb_chain(profile: Profile, refinedweb: bool) -> HeuristicChain {
+        let splitter = WordSplitter::SpacyEnglish;
+        let mut steps = Vec::new();
+        if refinedweb {
+            let names = RefinedwebResult::NAMES;
+            steps.push(
+                ChainStep::new(
+                    ChainKind::Refinedweb(RefinedwebConfig {
+                        max_uppercase_ratio: 0.5,
+                        max_numeric_ratio: 0.999999,
+                        remove_counters: true,
+                        min_words_per_line: 2,
+                        max_words_for_substrings: 10,
+                    }),
+                    vec![rule("removed_word_ratio", names, "<=", 0.05)],
+                )
+                .unwrap(),
+            );
+        }
+        let names = GopherRepetition::NAMES;
+        steps.push(
+            ChainStep::new(
+                ChainKind::GopherRepetition(GopherRepetitionConfig { profile, splitter }),
+                vec![
+                    rule("chars", names, ">=", 1.0),
+                    rule("dup_para_frac", names, "<=", 0.3),
+                    rule("dup_line_char_frac", names, "<=", 0.2),
+                    rule("top_2_gram_frac", names, "<=", 0.2),
+                    rule("dup_5_gram_frac", names, "<=", 0.15),
+                ],
+            )
+            .unwrap(),
+        );
+        let names = GopherQuality::NAMES;
+        steps.push(
+            ChainStep::new(
+                ChainKind::GopherQuality(Box::new(GopherQualityConfig::new(
+                    profile,
+                    splitter,
+                    ["the", "be", "to", "of", "and"].map(String::from),
+                ))),
+                vec![
+                    rule("word_count", names, ">=", 5.0),
+                    rule("alpha_words_ratio", names, ">=", 0.5),
+                    rule("stop_words", names, ">=", 1.0),
+                ],
+            )
+            .unwrap(),
+        );
+        let names = C4Result::NAMES;
+        steps.push(
+            ChainStep::new(
+                ChainKind::C4(C4Config {
+                    filter_no_terminal_punct: false,
+                    ..C4Config::for_profile(profile)
+                }),
+                vec![
+                    rule("lorem_ipsum", names, "<=", 0.0),
+                    rule("curly_bracket", names, "<=", 0.0),
+                    rule("sentences", names, ">=", 2.0),
+                ],
+            )
+            .unwrap(),
+        );
+        let names = Fineweb::NAMES;
+        let mut punct = rule("line_punct_ratio", names, ">=", 0.12);
+        punct.zero_passes = true;
+        steps.push(
+            ChainStep::new(
+                ChainKind::Fineweb(FinewebConfig {
+                    profile,
+                    splitter,
+                    short_line_length: 30,
+                }),
+                vec![
+                    rule("non_empty_lines", names, ">=", 1.0),
+                    punct,
+                    rule("short_line_ratio", names, "<=", 0.67),
+                    rule("list_ratio", names, "<=", 0.3),
+                ],
+            )
+            .unwrap(),
+        );
+        HeuristicChain::new(steps)
+    }
+
+    /// The step-by-step reference: each family's own `measure_text` on the text as the previous
+    /// steps left it, rules checked after each step.
+    fn step_by_step(
+        chain: &HeuristicChain,
+        text: &str,
+    ) -> (Vec<Vec<SignalValue>>, Option<(u32, u32)>, String) {
+        let mut current = text.to_string();
+        let mut values = Vec::new();
+        for (k, step) in chain.steps().iter().enumerate() {
+            let (row, new_text): (Vec<SignalValue>, Option<String>) = match step.kind() {
+                ChainKind::GopherRepetition(c) => {
+                    let m = gopher_repetition::measure_text(&current, c);
+                    ((0..14).map(|i| m.value(i)).collect(), None)
+                }
+                ChainKind::GopherQuality(c) => {
+                    let m = gopher_quality::measure_text(&current, c);
+                    ((0..9).map(|i| m.value(i)).collect(), None)
+                }
+                ChainKind::Fineweb(c) => {
+                    let m = fineweb::measure_text(&current, c);
+                    ((0..5).map(|i| m.value(i)).collect(), None)
+                }
+                ChainKind::C4(c) => {
+                    let m = c4::measure_text(&current, c);
+                    let text = (!(m.lorem_ipsum || m.curly_bracket)).then(|| m.text.clone());
+                    ((0..6).map(|i| m.value(i)).collect(), text)
+                }
+                ChainKind::Refinedweb(c) => {
+                    let m = refinedweb::measure_text(&current, c);
+                    ((0..5).map(|i| m.value(i)).collect(), Some(m.text.clone()))
+                }
+            };
+            let failing = step
+                .rules
+                .iter()
+                .position(|r| r.fails(row[r.signal].as_f64()));
+            values.push(row);
+            if let Some(rule) = failing {
+                return (values, Some((k as u32, rule as u32)), current);
+            }
+            if let Some(t) = new_text {
+                current = t;
+            }
+        }
+        (values, None, current)
+    }
+
+    fn value_at(batch: &SignalBatch, signal: usize, row: usize) -> Option<SignalValue> {
+        let array = &batch.columns[signal].1;
+        if array.is_null(row) {
+            return None;
+        }
+        let any = array.as_any();
+        Some(match any.downcast_ref::<UInt64Array>() {
+            Some(a) => SignalValue::Count(a.value(row)),
+            None => SignalValue::Fraction(
+                any.downcast_ref::<Float64Array>()
+                    .expect("f64 column")
+                    .value(row),
+            ),
+        })
+    }
+
+    fn agrees_with_step_by_step(texts: &[Option<&str>], chain: &HeuristicChain) {
+        let column = StringArray::from(texts.to_vec());
+        let out = chain.run(TextColumn::try_new(&column).unwrap());
+        for (row, text) in texts.iter().enumerate() {
+            let Some(text) = text else {
+                assert_eq!(out.dropped[row], None);
+                for batch in &out.signals {
+                    assert!(value_at(batch, 0, row).is_none());
+                }
+                continue;
+            };
+            let (values, dropped, final_text) = step_by_step(chain, text);
+            assert_eq!(out.dropped[row], dropped, "{text:?}");
+            for (k, batch) in out.signals.iter().enumerate() {
+                for signal in 0..batch.columns.len() {
+                    let got = value_at(batch, signal, row);
+                    let want = values.get(k).map(|v| v[signal]);
+                    let same = match (got, want) {
+                        (Some(SignalValue::Fraction(a)), Some(SignalValue::Fraction(b))) => {
+                            a == b || (a.is_nan() && b.is_nan())
+                        }
+                        (a, b) => a == b,
+                    };
+                    assert!(
+                        same,
+                        "step {k} signal {signal} of {text:?}: {got:?} != {want:?}"
+                    );
+                }
+            }
+            let got_text = out
+                .text
+                .as_ref()
+                .map(|t| {
+                    t.as_any()
+                        .downcast_ref::<LargeStringArray>()
+                        .unwrap()
+                        .value(row)
+                        .to_string()
+                })
+                .unwrap_or_else(|| text.to_string());
+            assert_eq!(got_text, final_text, "{text:?}");
+        }
+    }
+
+    const DOCS: [&str; 7] = [
+        "",
+        "   \n\t ",
+        "The cat sat on the mat. It was happy to be there.\nShort line\nThe dog and the cat are friends of the house.\n\nA second paragraph with [1] a citation, and more words to count.",
+        "Enable javascript to see this page.\nThe rest of the text is fine and long enough to keep, and it has the words.\nLorem ipsum dolor sit amet.",
+        "function f() { return 1; }\nThe code above is a function of the kind that we have to see.",
+        "Read more...\nSIGN IN NOW\n12 likes\nthe the the the the the the the the the\nthe the the the the the the the the the",
+        "A line.\r\nAnother line, with the end.\r\n\r\nA third one to be read by all of us.",
+    ];
+
+    #[test]
+    fn hand_made_documents_agree_with_step_by_step() {
+        let texts: Vec<Option<&str>> = DOCS.iter().map(|d| Some(*d)).chain([None]).collect();
+        for profile in [
+            Profile::Datatrove,
+            Profile::Dclm,
+            Profile::Dolma,
+            Profile::C4Original,
+        ] {
+            for refinedweb in [false, true] {
+                agrees_with_step_by_step(&texts, &fineweb_chain(profile, refinedweb));
+            }
+        }
+    }
+
+    #[test]
+    fn rules_compare_as_arrow_does() {
+        let r = |op, t| Rule {
+            signal: 0,
+            keep_when: KeepWhen::parse(op).unwrap(),
+            threshold: t,
+            zero_passes: false,
+        };
+        assert!(r(">=", 2.0).fails(1.0) && !r(">=", 2.0).fails(2.0));
+        assert!(r(">", 2.0).fails(2.0) && !r(">", 2.0).fails(2.5));
+        assert!(r("<=", 2.0).fails(2.5) && !r("<=", 2.0).fails(2.0));
+        assert!(r("<", 2.0).fails(2.0) && !r("<", 2.0).fails(1.0));
+        for op in [">=", ">", "<=", "<"] {
+            assert!(!r(op, 2.0).fails(f64::NAN));
+        }
+        assert!(KeepWhen::parse("==").is_none());
+        let bad = ChainStep::new(
+            ChainKind::Fineweb(FinewebConfig {
+                profile: Profile::Datatrove,
+                splitter: WordSplitter::SpacyEnglish,
+                short_line_length: 30,
+            }),
+            vec![
+                r(">=", 1.0),
+                Rule {
+                    signal: 5,
+                    ..r(">=", 1.0)
+                },
+            ],
+        );
+        assert!(bad.is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn random_documents_agree_with_step_by_step(
+            docs in proptest::collection::vec(
+                r"([a-z]{1,6}|the|and|of|[A-Z]{2,5}|[0-9]{1,3}|\[1\]|[.,'!?()\-{]|\.\.\.|  | |\t|\n|\n\n|\r\n|é|javascript|lorem ipsum|likes|read more\.\.\.){0,60}",
+                1..6,
+            ),
+        ) {
+            let texts: Vec<Option<&str>> = docs.iter().map(|d| Some(d.as_str())).collect();
+            for refinedweb in [false, true] {
+                agrees_with_step_by_step(&texts, &fineweb_chain(Profile::Datatrove, refinedweb));
+            }
+        }
+    }
+}
