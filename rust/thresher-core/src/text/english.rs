@@ -138,6 +138,11 @@ impl ChunkCache {
             }
             return;
         }
+        if let Some((a, b)) = word_and_mark(chunk) {
+            emit(word(a));
+            emit(word(b));
+            return;
+        }
         if self.slots.is_empty() || bytes.len() > CACHED_CHUNK_BYTES || !bytes.is_ascii() {
             tokenize_chunk(chunk, emit);
             return;
@@ -200,47 +205,139 @@ pub trait ChunkSink<'a> {
 /// Cuts `text` at whitespace as the tokenizer does: a single `' '` after a chunk belongs to it,
 /// any other whitespace run is a token of its own.
 pub fn for_each_chunk<'a>(text: &'a str, sink: &mut impl ChunkSink<'a>) {
-    let mut space_start: Option<usize> = None;
-    let mut prev_was_word = false;
     let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let at = i;
-        let space = match byte_space_class(bytes[i]) {
-            Some(true) => Some(bytes[i] as char),
-            Some(false) => None,
-            None => {
-                Some(text[i..].chars().next().expect("char boundary")).filter(|&c| is_py_space(c))
-            }
+    let n = bytes.len();
+    // Leading whitespace follows no chunk: all of it is a token.
+    let mut i = skip_space(text, 0);
+    if i > 0 {
+        sink.space(&text[..i]);
+    }
+    while i < n {
+        // `i` starts a chunk.
+        let (end, plain) = match ascii_chunk_at(bytes, i) {
+            Some(found) => found,
+            None => scan_chunk(text, i),
         };
-        if let Some(c) = space {
-            i += c.len_utf8();
-            if space_start.is_none() {
-                // A single ' ' right after a word belongs to that word; other whitespace is a token.
-                space_start = Some(if prev_was_word && c == ' ' {
-                    at + 1
-                } else {
-                    at
-                });
-                prev_was_word = false;
-            }
+        sink.chunk(&text[i..end], plain);
+        if end == n {
+            break;
+        }
+        // The common case: one ' ' and the next chunk.
+        if bytes[end] == b' ' && end + 1 < n && byte_space_class(bytes[end + 1]) == Some(false) {
+            i = end + 1;
             continue;
         }
-        if let Some(s) = space_start.take() {
-            if s < at {
-                sink.space(&text[s..at]);
+        let next = skip_space(text, end);
+        let token_start = if bytes[end] == b' ' { end + 1 } else { end };
+        if token_start < next {
+            sink.space(&text[token_start..next]);
+        }
+        i = next;
+    }
+}
+
+/// The first byte at or after `at` that does not start a whitespace character.
+fn skip_space(text: &str, mut at: usize) -> usize {
+    let bytes = text.as_bytes();
+    while at < bytes.len() {
+        match byte_space_class(bytes[at]) {
+            Some(true) => at += 1,
+            Some(false) => break,
+            None => {
+                let c = text[at..].chars().next().expect("char boundary");
+                if !is_py_space(c) {
+                    break;
+                }
+                at += c.len_utf8();
             }
         }
-        let (end, plain) = scan_chunk(text, at);
-        sink.chunk(&text[at..end], plain);
-        prev_was_word = true;
-        i = end;
     }
-    if let Some(s) = space_start {
-        if s < text.len() {
-            sink.space(&text[s..]);
+    at
+}
+
+/// Bit masks of 16 bytes: ASCII whitespace (as `str.isspace`), ASCII letters and digits, digits,
+/// and bytes of non-ASCII characters.
+struct ByteMasks {
+    space: u32,
+    alnum: u32,
+    digit: u32,
+    high: u32,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn classify16(block: &[u8; 16]) -> ByteMasks {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is part of the x86_64 baseline; the load reads exactly the 16 bytes of `block`.
+    unsafe {
+        let v = _mm_loadu_si128(block.as_ptr().cast());
+        // `x in [lo, lo + len)` as one signed comparison: shift the range to start at -128.
+        let in_range = |x: __m128i, lo: u8, len: u8| {
+            let shifted = _mm_add_epi8(x, _mm_set1_epi8(0x80u8.wrapping_sub(lo) as i8));
+            _mm_cmplt_epi8(shifted, _mm_set1_epi8((0x80u8.wrapping_add(len)) as i8))
+        };
+        let space = _mm_or_si128(
+            _mm_or_si128(in_range(v, b'\t', 5), in_range(v, 0x1c, 4)),
+            _mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8)),
+        );
+        let digit = in_range(v, b'0', 10);
+        let letter = in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), b'a', 26);
+        ByteMasks {
+            space: _mm_movemask_epi8(space) as u32,
+            alnum: _mm_movemask_epi8(_mm_or_si128(letter, digit)) as u32,
+            digit: _mm_movemask_epi8(digit) as u32,
+            high: _mm_movemask_epi8(v) as u32,
         }
     }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn classify16(block: &[u8; 16]) -> ByteMasks {
+    let mut m = ByteMasks {
+        space: 0,
+        alnum: 0,
+        digit: 0,
+        high: 0,
+    };
+    for (k, &b) in block.iter().enumerate() {
+        let bit = 1u32 << k;
+        if byte_space_class(b) == Some(true) {
+            m.space |= bit;
+        }
+        if b.is_ascii_alphanumeric() {
+            m.alnum |= bit;
+        }
+        if b.is_ascii_digit() {
+            m.digit |= bit;
+        }
+        if b >= 0x80 {
+            m.high |= bit;
+        }
+    }
+    m
+}
+
+/// The chunk starting at `start` when it is ASCII and ends at ASCII whitespace within the next 16
+/// bytes (most chunks of English text): its end and whether it is a plain word, from one
+/// classification of 16 bytes. `None` for anything else ([`scan_chunk`] decides).
+#[inline]
+fn ascii_chunk_at(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
+    let block: &[u8; 16] = bytes.get(start..start + 16)?.try_into().ok()?;
+    let m = classify16(block);
+    let stop = m.space | m.high;
+    if stop == 0 {
+        return None;
+    }
+    let len = stop.trailing_zeros();
+    if m.space & (1 << len) == 0 {
+        return None; // a non-ASCII byte comes first: it may be whitespace (U+00A0, U+2003, ...)
+    }
+    let chunk = (1u32 << len) - 1;
+    let digits = m.digit & chunk;
+    // Plain: letters and digits only, and no letter after the last digit.
+    let plain = m.alnum & chunk == chunk && (digits == 0 || digits >> (len - 1) == 1);
+    Some((start + len as usize, plain))
 }
 
 /// The end of the whitespace-free chunk starting at `start`, and whether it is a plain word.
@@ -359,6 +456,45 @@ fn is_plain_word(chunk: &str) -> bool {
         None => true,
         Some(k) => k + 1 == bytes.len(),
     }
+}
+
+/// The two tokens of a chunk that is a plain word with one ASCII mark after or before it
+/// ("house," "(see"), when the rules split it just there: neither the chunk nor the word is a
+/// special case and the mark is the chunk's only affix. Punctuated words are a sixth of English
+/// chunks and mostly of this shape; `None` sends the chunk through the rules.
+#[inline]
+fn word_and_mark(chunk: &str) -> Option<(&str, &str)> {
+    let b = chunk.as_bytes();
+    let n = b.len();
+    if n < 2 || !b[0].is_ascii() || !b[n - 1].is_ascii() {
+        return None;
+    }
+    let (head, tail) = if b[0].is_ascii_alphanumeric() {
+        // "C$" and "US$" are currency prefixes, not a word and a suffix.
+        if b[n - 1].is_ascii_alphanumeric() || b[n - 1] == b'$' {
+            return None;
+        }
+        chunk.split_at(n - 1)
+    } else {
+        chunk.split_at(1)
+    };
+    let (word_part, mark_first) = if head.len() == 1 && !b[0].is_ascii_alphanumeric() {
+        (tail, true)
+    } else {
+        (head, false)
+    };
+    if !is_plain_word(word_part)
+        || special_pieces(chunk).is_some()
+        || special_pieces(word_part).is_some()
+    {
+        return None;
+    }
+    let split = if mark_first {
+        prefix_len(chunk) == 1
+    } else {
+        suffix_len(chunk) == 1
+    };
+    split.then_some((head, tail))
 }
 
 fn word(text: &str) -> Token<'_> {
@@ -1153,7 +1289,12 @@ fn url_regex() -> &'static Regex {
             ),
             h = host_char
         );
-        Regex::new(&pattern).expect("URL pattern compiles")
+        // The bounded repeats over wide Unicode classes make a large automaton; room for its lazy
+        // DFA keeps matching off the (far slower) backtracker.
+        regex::RegexBuilder::new(&pattern)
+            .dfa_size_limit(32 << 20)
+            .build()
+            .expect("URL pattern compiles")
     })
 }
 
@@ -1168,13 +1309,38 @@ fn is_private_ip(host: &str) -> bool {
     }
 }
 
+/// A necessary condition for [`url_regex`] to match, checked first because the regex is costly
+/// and most remainders with a dot ("e.g", "U.S", "3.5") are not URLs: a host name ends in a dot
+/// and a top-level domain of at least two lower-case or other letters or marks (any non-ASCII
+/// character is let through), and an IPv4 address has three dots.
+fn may_be_url(s: &[u8]) -> bool {
+    let tld_char = |b: u8| b.is_ascii_lowercase() || b >= 0x80;
+    let mut dots = 0;
+    for (i, &b) in s.iter().enumerate() {
+        if b == b'.' {
+            dots += 1;
+            if s.len() > i + 2 && tld_char(s[i + 1]) && tld_char(s[i + 2]) {
+                return true;
+            }
+        }
+    }
+    dots >= 3
+}
+
 /// Whether a chunk remainder is kept whole as a URL, an e-mail address or a domain name.
 fn looks_like_url(s: &str) -> bool {
-    // Every form has a dot between host labels; most words have none, so skip the regex.
-    if !s.contains('.') {
+    if !may_be_url(s.as_bytes()) {
         return false;
     }
     let re = url_regex();
+    // A plain match runs on the lazy DFA; captures (for the IP branch) need the much slower
+    // backtracker, and only a URL with a digit can have matched the IP branch.
+    if !re.is_match(s) {
+        return false;
+    }
+    if !s.bytes().any(|b| b.is_ascii_digit()) {
+        return true;
+    }
     match re.captures(s) {
         None => false,
         Some(caps) => match caps.name("ip") {
@@ -1189,7 +1355,140 @@ fn looks_like_url(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// What the chunk scan reports: chunks with their plain flag, and whitespace tokens.
+    #[derive(Debug, PartialEq)]
+    enum Piece<'a> {
+        Chunk(&'a str, bool),
+        Space(&'a str),
+    }
+
+    struct Collect<'a>(Vec<Piece<'a>>);
+
+    impl<'a> ChunkSink<'a> for Collect<'a> {
+        fn chunk(&mut self, chunk: &'a str, plain: bool) {
+            self.0.push(Piece::Chunk(chunk, plain));
+        }
+        fn space(&mut self, space: &'a str) {
+            self.0.push(Piece::Space(space));
+        }
+    }
+
+    /// The chunk scan one character at a time, for reference.
+    fn chunks_char_by_char(text: &str) -> Vec<Piece<'_>> {
+        let mut out = Vec::new();
+        let mut space_start: Option<usize> = None;
+        let mut chunk_start: Option<usize> = None;
+        let mut prev_was_word = false;
+        for (at, c) in text.char_indices().chain([(text.len(), ' ')]) {
+            let end = at == text.len();
+            if is_py_space(c) || end {
+                if let Some(s) = chunk_start.take() {
+                    out.push(Piece::Chunk(&text[s..at], is_plain_word(&text[s..at])));
+                    prev_was_word = true;
+                }
+                if end {
+                    break;
+                }
+                if space_start.is_none() {
+                    space_start = Some(if prev_was_word && c == ' ' {
+                        at + 1
+                    } else {
+                        at
+                    });
+                    prev_was_word = false;
+                }
+            } else if chunk_start.is_none() {
+                if let Some(s) = space_start.take() {
+                    if s < at {
+                        out.push(Piece::Space(&text[s..at]));
+                    }
+                }
+                chunk_start = Some(at);
+            }
+        }
+        if let Some(s) = space_start {
+            if s < text.len() {
+                out.push(Piece::Space(&text[s..]));
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The 16-byte classification gives the chunks and plain flags of a plain scan.
+        #[test]
+        fn chunk_scan_equals_the_char_by_char_scan(
+            text in r"([a-z]{1,12}|[A-Z0-9]{1,5}|[a-z]{17,30}|[0-9]+[a-z]|[.,;'()\-]|é|\u{a0}|\u{2003}|\u{3000}|\u{85}| |  |\t|\n|\r\n|\x1c|\x0b){0,40}",
+        ) {
+            let mut collect = Collect(Vec::new());
+            for_each_chunk(&text, &mut collect);
+            prop_assert_eq!(collect.0, chunks_char_by_char(&text));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// The word-and-mark shortcut splits exactly as the affix rules do.
+        #[test]
+        fn word_and_mark_equals_the_rules(
+            chunk in r#"[.,;:!?'"()\[\]{}<>_#*&%$+=/@\-`~^|]?([a-z]{1,8}|[A-Z][a-z]{0,6}|[A-Z]{1,3}|[0-9]{1,4}|[a-z]+[0-9]+|cannot|dont|im|etc|Mr|St|vs|am|pm|10am|US|C|A)[.,;:!?'"()\[\]{}<>_#*&%$+=/@\-`~^|]?"#,
+        ) {
+            if let Some((a, b)) = word_and_mark(&chunk) {
+                let mut by_rules = Vec::new();
+                tokenize_chunk(&chunk, &mut |t: Token<'_>| by_rules.push(t.text));
+                prop_assert_eq!(by_rules, vec![a, b]);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// The pre-check never rejects what the URL pattern accepts.
+        #[test]
+        fn url_precheck_is_a_necessary_condition(
+            s in r"(https?://)?([a-zA-Z0-9é-]{1,6}\.){0,3}([a-zA-Z0-9é]{1,4}|[0-9]{1,3})(:[0-9]{2,5})?(/[a-z?#=]{0,5})?",
+        ) {
+            if url_regex().is_match(&s) {
+                prop_assert!(may_be_url(s.as_bytes()), "{}", s);
+            }
+        }
+    }
+
+    #[test]
+    fn url_precheck_lets_urls_through() {
+        for url in [
+            "example.com",
+            "www.bbc.co.uk",
+            "http://x.org/a?b",
+            "8.8.4.4",
+            "münchen.de",
+            "a@b.io",
+        ] {
+            assert!(may_be_url(url.as_bytes()) && looks_like_url(url), "{url}");
+        }
+        for word in ["e.g", "U.S", "3.5", "i.e", "a.m", "No.1"] {
+            assert!(!may_be_url(word.as_bytes()), "{word}");
+        }
+    }
+
+    #[test]
+    fn word_and_mark_takes_the_common_shapes() {
+        assert_eq!(word_and_mark("house,"), Some(("house", ",")));
+        assert_eq!(word_and_mark("(see"), Some(("(", "see")));
+        assert_eq!(word_and_mark("year."), Some(("year", ".")));
+        // Left to the rules: special cases, currency prefixes, two marks, an upper-case word and a dot.
+        for chunk in ["Mr.", "cannot,", "C$", "(see)", "A.", "it's", "10km,"] {
+            assert_eq!(word_and_mark(chunk), None, "{chunk}");
+        }
+    }
 
     fn words(text: &str) -> Vec<&str> {
         let mut out = Vec::new();
