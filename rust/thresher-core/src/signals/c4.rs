@@ -131,8 +131,11 @@ fn phrase_searcher() -> &'static aho_corasick::AhoCorasick {
 fn phrases_in(line: &str) -> u32 {
     let searcher = phrase_searcher();
     let lowered;
-    // Non-ASCII lines are lower-cased first: Unicode case folding can change more than ASCII letters.
-    let haystack = if line.is_ascii() {
+    // The phrases are ASCII, and `lower()` turns only two non-ASCII characters into ASCII letters:
+    // U+0130 (into "i" + U+0307, which no phrase can contain, since none ends in "i") and the
+    // Kelvin sign U+212A (into "k"). Without a Kelvin sign, searching the line itself with ASCII
+    // case folding finds the same phrases.
+    let haystack = if line.is_ascii() || !line.contains('\u{212A}') {
         line
     } else {
         lowered = line.to_lowercase();
@@ -156,6 +159,15 @@ pub(crate) struct KeptLine<'a> {
 
 /// The signals and rewritten text, with the kept lines.
 pub(crate) fn measure<'a>(text: &'a str, config: &C4Config) -> (C4Result, Vec<KeptLine<'a>>) {
+    measure_lines(text, &py_splitlines(text), config)
+}
+
+/// [`measure`] with the text's `splitlines()` given.
+pub(crate) fn measure_lines<'a>(
+    text: &'a str,
+    lines: &[&'a str],
+    config: &C4Config,
+) -> (C4Result, Vec<KeptLine<'a>>) {
     let original = config.profile == Profile::C4Original;
     let end_marks: &[char] = if original {
         &['.', '?', '!', '"']
@@ -164,7 +176,7 @@ pub(crate) fn measure<'a>(text: &'a str, config: &C4Config) -> (C4Result, Vec<Ke
     };
     let mut out = C4Result::default();
     let mut kept: Vec<std::borrow::Cow<'_, str>> = Vec::new();
-    for raw in py_splitlines(text) {
+    for &raw in lines {
         out.lines += 1;
         let stripped = py_strip(raw);
         let (mut n_words, longest) = count_words_and_longest(stripped);

@@ -27,6 +27,7 @@ use crate::signals::gopher_quality::{self, GopherQuality, GopherQualityConfig};
 use crate::signals::gopher_repetition::{
     self, GopherRepetition, GopherRepetitionConfig, RepetitionScratch,
 };
+use crate::signals::heuristic_text::py_splitlines;
 use crate::signals::refinedweb::{self, RefinedwebConfig, RefinedwebResult};
 use crate::signals::{SignalBatch, SignalRow, SignalValue};
 use crate::text::splitters::WordSplitter;
@@ -164,10 +165,11 @@ struct RowOut {
 }
 
 /// Word boundaries of the current text, per splitter (flattened (start, end) byte offsets), split
-/// on first use.
+/// on first use; and its `splitlines()` (Gopher quality and C4 both read them).
 #[derive(Default)]
 struct WordCache {
     bounds: [Option<Vec<u32>>; 3],
+    lines: Option<Vec<[u32; 2]>>,
 }
 
 impl WordCache {
@@ -201,6 +203,29 @@ impl WordCache {
                 bounds.push(start + w.len() as u32);
             }
             *slot = Some(bounds);
+        }
+    }
+}
+
+impl WordCache {
+    /// Fills `out` with the `splitlines()` of `text` (the text this cache belongs to).
+    fn lines<'t>(&mut self, text: &'t str, out: &mut Vec<&'t str>) {
+        if let Some(bounds) = &self.lines {
+            out.clear();
+            out.extend(bounds.iter().map(|b| &text[b[0] as usize..b[1] as usize]));
+            return;
+        }
+        *out = py_splitlines(text);
+        if text.len() <= u32::MAX as usize {
+            let base = text.as_ptr() as usize;
+            self.lines = Some(
+                out.iter()
+                    .map(|l| {
+                        let start = (l.as_ptr() as usize - base) as u32;
+                        [start, start + l.len() as u32]
+                    })
+                    .collect(),
+            );
         }
     }
 }
@@ -280,14 +305,20 @@ impl HeuristicChain {
                     }
                     ChainKind::GopherQuality(config) => {
                         cache.words(text, config.word_splitter(), &mut words);
-                        Measured::Quality(gopher_quality::measure_words(text, &words, config))
+                        let mut lines = Vec::new();
+                        cache.lines(text, &mut lines);
+                        Measured::Quality(gopher_quality::measure_words_lines(
+                            text, &words, &lines, config,
+                        ))
                     }
                     ChainKind::Fineweb(config) => {
                         cache.words(text, config.splitter, &mut words);
                         Measured::Fineweb(fineweb::measure_words(text, words.len(), config))
                     }
                     ChainKind::C4(config) => {
-                        let (mut result, kept) = c4::measure(text, config);
+                        let mut lines = Vec::new();
+                        cache.lines(text, &mut lines);
+                        let (mut result, kept) = c4::measure_lines(text, &lines, config);
                         if result.text_modified && !(result.lorem_ipsum || result.curly_bracket) {
                             let new_text = std::mem::take(&mut result.text);
                             let mut carried = WordCache::default();

@@ -26,7 +26,12 @@ pub struct GopherQualityConfig {
     /// First bytes and longest length of the stop words: most words are ruled out without hashing.
     first_bytes: [bool; 256],
     max_len: usize,
+    /// A short list (Gopher's eight) by first byte, compared directly instead of hashed.
+    by_first_byte: Option<Vec<Vec<Box<[u8]>>>>,
 }
+
+/// Stop-word lists up to this size are searched by first byte rather than hashed.
+const SHORT_LIST: usize = 32;
 
 impl GopherQualityConfig {
     pub fn new(
@@ -46,12 +51,22 @@ impl GopherQualityConfig {
             }
         }
         let max_len = set.iter().map(String::len).max().unwrap_or(0);
+        let by_first_byte = (set.len() <= SHORT_LIST).then(|| {
+            let mut lists = vec![Vec::new(); 256];
+            for w in &set {
+                if let Some(&b) = w.as_bytes().first() {
+                    lists[b as usize].push(w.as_bytes().into());
+                }
+            }
+            lists
+        });
         Self {
             profile,
             splitter,
             stop_words: set,
             first_bytes,
             max_len,
+            by_first_byte,
         }
     }
 
@@ -63,7 +78,15 @@ impl GopherQualityConfig {
     }
 
     fn is_stop_word(&self, w: &str) -> bool {
-        self.may_be_stop_word(w) && self.stop_words.contains(w)
+        if !self.may_be_stop_word(w) {
+            return false;
+        }
+        match &self.by_first_byte {
+            Some(lists) => lists[w.as_bytes()[0] as usize]
+                .iter()
+                .any(|s| **s == *w.as_bytes()),
+            None => self.stop_words.contains(w),
+        }
     }
 }
 
@@ -116,12 +139,6 @@ impl SignalRow for GopherQuality {
     }
 }
 
-/// [`is_datatrove_punctuation`] for one ASCII byte.
-#[inline]
-fn is_ascii_datatrove_punctuation(b: u8) -> bool {
-    b.is_ascii_punctuation() || (b < 0x20 && b != b'\t' && b != b'\n') || b == 0x7F
-}
-
 fn has_non_punct(word: &str) -> bool {
     word.chars().any(|c| !is_datatrove_punctuation(c))
 }
@@ -157,6 +174,22 @@ struct WordPass {
     distinct_stop_words: usize,
 }
 
+/// Per ASCII byte: bit 0 when it is not datatrove punctuation ([`is_datatrove_punctuation`]), bit 1
+/// when it is a letter.
+static ASCII_WORD_CLASS: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        let byte = b as u8;
+        let punct = byte.is_ascii_punctuation()
+            || (byte < 0x20 && byte != b'\t' && byte != b'\n')
+            || byte == 0x7F;
+        table[b] = (!punct as u8) | ((byte.is_ascii_alphabetic() as u8) << 1);
+        b += 1;
+    }
+    table
+};
+
 impl WordPass {
     fn over(words: &[&str], config: &GopherQualityConfig) -> Self {
         let mut pass = Self {
@@ -169,17 +202,21 @@ impl WordPass {
         let mut distinct: Vec<&str> = Vec::new();
         for &w in words {
             let bytes = w.as_bytes();
-            let (counts, has_letter) = if bytes.is_ascii() {
-                (
-                    bytes.iter().any(|&b| !is_ascii_datatrove_punctuation(b)),
-                    bytes.iter().any(u8::is_ascii_alphabetic),
-                )
+            // One pass over an ASCII word: OR of its bytes' classes (a high bit means non-ASCII).
+            let mut class = 0u8;
+            let mut high = 0u8;
+            for &b in bytes {
+                high |= b;
+                class |= ASCII_WORD_CLASS[(b & 0x7F) as usize];
+            }
+            let (counts, has_letter, chars) = if high < 0x80 {
+                (class & 1 != 0, class & 2 != 0, bytes.len())
             } else {
-                (has_non_punct(w), w.chars().any(py_isalpha))
+                (has_non_punct(w), w.chars().any(py_isalpha), char_len(w))
             };
             if counts {
                 pass.content += 1;
-                pass.content_chars += char_len(w);
+                pass.content_chars += chars;
             }
             pass.alpha += usize::from(has_letter);
             if config.is_stop_word(w) {
@@ -206,9 +243,18 @@ impl GopherQualityConfig {
 
 /// Measures one document whose words (split by `config.word_splitter()`) are given.
 pub fn measure_words(text: &str, words: &[&str], config: &GopherQualityConfig) -> GopherQuality {
+    measure_words_lines(text, words, &py_splitlines(text), config)
+}
+
+/// [`measure_words`] with the text's `splitlines()` given.
+pub fn measure_words_lines(
+    text: &str,
+    words: &[&str],
+    lines: &[&str],
+    config: &GopherQualityConfig,
+) -> GopherQuality {
     let profile = config.profile;
     let n_words = words.len();
-    let lines = py_splitlines(text);
     let mut out = GopherQuality::default();
     let pass = WordPass::over(words, config);
 

@@ -329,7 +329,9 @@ proptest! {
     }
 
     #[test]
-    fn word_count_and_longest_match_whitespace_split(text in "(?s).{0,200}") {
+    fn word_count_and_longest_match_whitespace_split(
+        text in prop_oneof![r"(?s).{0,200}", r"([a-z]{1,40}|[ \t\n\x0b\x1c]{1,3}){0,30}"],
+    ) {
         let words: Vec<&str> = text
             .split(crate::text::english::is_py_space)
             .filter(|w| !w.is_empty())
