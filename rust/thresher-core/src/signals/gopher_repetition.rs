@@ -81,50 +81,76 @@ impl SignalRow for GopherRepetition {
     }
 }
 
-/// `re.split(r"\n{2,}", s)`.
-fn split_paragraphs(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
+/// `re.split(r"\n{2,}", s)` into `out` (cleared first).
+fn split_paragraphs<'a>(s: &'a str, out: &mut Vec<&'a str>) {
+    out.clear();
     let bytes = s.as_bytes();
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\n' {
-            let mut j = i;
-            while j < bytes.len() && bytes[j] == b'\n' {
-                j += 1;
-            }
-            if j - i >= 2 {
-                out.push(&s[start..i]);
-                start = j;
-            }
-            i = j;
-        } else {
-            i += 1;
+    let mut from = 0;
+    while let Some(k) = memchr::memchr(b'\n', &bytes[from..]) {
+        let i = from + k;
+        let mut j = i + 1;
+        while j < bytes.len() && bytes[j] == b'\n' {
+            j += 1;
         }
+        if j - i >= 2 {
+            out.push(&s[start..i]);
+            start = j;
+        }
+        from = j;
     }
     out.push(&s[start..]);
-    out
 }
 
-/// `re.split(r"\n+", s)`.
-fn split_newline_runs(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
+/// `re.split(r"\n+", s)` into `out` (cleared first).
+fn split_newline_runs<'a>(s: &'a str, out: &mut Vec<&'a str>) {
+    out.clear();
     let bytes = s.as_bytes();
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\n' {
-            out.push(&s[start..i]);
-            while i < bytes.len() && bytes[i] == b'\n' {
-                i += 1;
-            }
-            start = i;
-        } else {
-            i += 1;
+    while let Some(k) = memchr::memchr(b'\n', &bytes[start..]) {
+        let i = start + k;
+        out.push(&s[start..i]);
+        let mut j = i + 1;
+        while j < bytes.len() && bytes[j] == b'\n' {
+            j += 1;
         }
+        start = j;
     }
     out.push(&s[start..]);
-    out
+}
+
+/// The 64-bit hash of a word (a slice of `text`) that the n-gram keys are built from. Words of up
+/// to 7 bytes, most of them, are packed with their length into one integer and mixed by a
+/// bijection, so distinct short words never collide; longer ones go through XXH3.
+#[inline]
+fn word_hash(text: &[u8], w: &str) -> u64 {
+    let len = w.len();
+    if len > 7 {
+        return hash_str(w);
+    }
+    let off = (w.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+    let packed = match text.get(off..off.wrapping_add(8)) {
+        // Eight bytes from the word's start, masked to the word (one load).
+        Some(eight) if off.wrapping_add(len) <= text.len() => {
+            u64::from_le_bytes(eight.try_into().expect("8 bytes")) & ((1u64 << (8 * len)) - 1)
+        }
+        _ => {
+            let mut buf = [0u8; 8];
+            buf[..len].copy_from_slice(w.as_bytes());
+            u64::from_le_bytes(buf)
+        }
+    };
+    fmix64(packed | (len as u64) << 56)
+}
+
+/// MurmurHash3's 64-bit finaliser: a bijection that spreads every input bit.
+#[inline]
+fn fmix64(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    x ^ (x >> 33)
 }
 
 /// Base of the rolling hash (odd, so multiplication by it is invertible modulo 2^64).
@@ -145,9 +171,9 @@ struct WordWindows {
 }
 
 impl WordWindows {
-    /// Refills the buffers from `words`; `ascii` says every word is ASCII (lengths are then byte
-    /// lengths).
-    fn fill(&mut self, words: &[&str], ascii: bool) {
+    /// Refills the buffers from `words`, slices of `text`; `ascii` says every word is ASCII
+    /// (lengths are then byte lengths).
+    fn fill(&mut self, text: &str, words: &[&str], ascii: bool) {
         self.prefix.clear();
         self.prefix.reserve(words.len() + 1);
         self.prefix.push(0u64);
@@ -159,7 +185,9 @@ impl WordWindows {
         let mut acc = 0u64;
         let mut chars = 0usize;
         for w in words {
-            acc = acc.wrapping_mul(BASE).wrapping_add(hash_str(w));
+            acc = acc
+                .wrapping_mul(BASE)
+                .wrapping_add(word_hash(text.as_bytes(), w));
             self.prefix.push(acc);
             let l = if ascii { w.len() } else { char_len(w) };
             self.lens.push(l);
@@ -186,6 +214,70 @@ impl WordWindows {
     }
 }
 
+/// Distinct n-gram keys of one document with their count and first window: open addressing over
+/// 8-byte slots (a 32-bit fingerprint of the key and the entry's index), so the table of a
+/// typical document fits in the first-level cache; the full key in the entry settles a
+/// fingerprint match.
+#[derive(Default)]
+struct WindowIds {
+    /// `fingerprint << 32 | (entry index + 1)`; 0 is an empty slot.
+    slots: Vec<u64>,
+    mask: usize,
+    shift: u32,
+    entries: Vec<WindowEntry>,
+}
+
+#[derive(Clone, Copy)]
+struct WindowEntry {
+    key: u64,
+    count: u32,
+    first: u32,
+}
+
+impl WindowIds {
+    /// Empties the table for up to `capacity` distinct keys (at most half full).
+    fn reset(&mut self, capacity: usize) {
+        let size = (capacity.max(8) * 2).next_power_of_two();
+        if self.slots.len() < size {
+            self.slots.resize(size, 0);
+        }
+        self.slots[..size].fill(0);
+        self.mask = size - 1;
+        self.shift = 64 - size.trailing_zeros();
+        self.entries.clear();
+    }
+
+    /// Counts one occurrence of `key` at `window`; returns its entry index.
+    #[inline]
+    fn count(&mut self, key: u64, window: u32) -> u32 {
+        let mixed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut slot = (mixed >> self.shift) as usize;
+        let fingerprint = mixed & 0xFFFF_FFFF;
+        loop {
+            let value = self.slots[slot];
+            if value == 0 {
+                let id = self.entries.len() as u32;
+                self.entries.push(WindowEntry {
+                    key,
+                    count: 1,
+                    first: window,
+                });
+                self.slots[slot] = fingerprint << 32 | u64::from(id + 1);
+                return id;
+            }
+            if value >> 32 == fingerprint {
+                let id = (value as u32) - 1;
+                let entry = &mut self.entries[id as usize];
+                if entry.key == key {
+                    entry.count += 1;
+                    return id;
+                }
+            }
+            slot = (slot + 1) & self.mask;
+        }
+    }
+}
+
 /// Which word windows can be part of a repetition: `multi[n][i]` says the n-gram starting at `i`
 /// occurs at least twice in the document (n = 2..=5). An n-gram can only repeat if both (n-1)-grams
 /// inside it do, so each size is counted only where the next smaller one repeats at `i` and `i + 1`;
@@ -198,10 +290,11 @@ struct Repeats {
     repeated_windows: [usize; 4],
     /// Per size 2..=4: the most frequent n-gram as (count, first position).
     top: [Option<(u32, u32)>; 3],
-    /// Scratch: the n-gram id of each counted window, and (count, first window) per id.
+    /// Scratch: the entry of each window (`NOT_COUNTED` where it cannot repeat).
     class: Vec<u32>,
-    counts: Vec<(u32, u32)>,
 }
+
+const NOT_COUNTED: u32 = u32::MAX;
 
 /// Windows of size `n` that may repeat given which windows of size `n - 1` repeat (`prev`).
 #[inline]
@@ -209,15 +302,13 @@ fn may_repeat(prev: Option<&[bool]>, i: usize) -> bool {
     prev.is_none_or(|p| p[i] && p[i + 1])
 }
 
-fn find_repeats(w: &WordWindows, table: &mut KeyIds, longest_ties: bool, out: &mut Repeats) {
+fn find_repeats(w: &WordWindows, table: &mut WindowIds, longest_ties: bool, out: &mut Repeats) {
     let total = w.lens.len();
     out.top = [None; 3];
     for n in 2..=5usize {
         let windows = (total + 1).saturating_sub(n);
         let (done, rest) = out.multi.split_at_mut(n - 2);
         let multi = &mut rest[0];
-        multi.clear();
-        multi.resize(windows, false);
         let prev: Option<&[bool]> = done.last().map(|v| &v[..]);
         let candidates = if n == 2 {
             windows
@@ -226,64 +317,58 @@ fn find_repeats(w: &WordWindows, table: &mut KeyIds, longest_ties: bool, out: &m
         };
         table.reset(candidates);
         let class = &mut out.class;
-        let counts = &mut out.counts;
         class.clear();
-        class.resize(windows, u32::MAX);
-        counts.clear();
         if candidates > 0 {
-            for (i, slot) in class.iter_mut().enumerate() {
-                if !may_repeat(prev, i) {
-                    continue;
+            class.extend((0..windows).map(|i| {
+                if may_repeat(prev, i) {
+                    table.count(w.key(i, n), i as u32)
+                } else {
+                    NOT_COUNTED
                 }
-                let (id, new) = table.id_of(w.key(i, n));
-                if new {
-                    counts.push((0, i as u32));
-                }
-                counts[id as usize].0 += 1;
-                *slot = id;
-            }
+            }));
+        } else {
+            class.resize(windows, NOT_COUNTED);
         }
+        let entries = &table.entries;
+        multi.clear();
+        multi.extend(
+            class
+                .iter()
+                .map(|&id| id != NOT_COUNTED && entries[id as usize].count >= 2),
+        );
+        out.repeated_windows[n - 2] = multi.iter().filter(|&&m| m).count();
+        if n > 4 || windows == 0 {
+            continue;
+        }
+        // The most frequent n-gram; entries are in order of first sight, so the first of equals
+        // is the earliest (DCLM: the longest, then the earliest).
         let mut best: Option<(u32, u32, usize)> = None;
-        let mut repeated = 0;
-        for (i, &id) in class.iter().enumerate() {
-            if id == u32::MAX {
-                continue;
-            }
-            let (count, first) = counts[id as usize];
-            multi[i] = count >= 2;
-            repeated += usize::from(count >= 2);
-            if n <= 4 && first as usize == i && count >= 2 {
-                let chars = w.chars(i, n);
-                let better = match best {
-                    None => true,
-                    Some((bc, bf, bl)) => {
-                        count > bc
-                            || (count == bc && !longest_ties && first < bf)
-                            || (count == bc
-                                && longest_ties
-                                && (chars > bl || (chars == bl && first < bf)))
-                    }
-                };
-                if better {
-                    best = Some((count, first, chars));
-                }
+        for e in entries.iter().filter(|e| e.count >= 2) {
+            let chars = if longest_ties {
+                w.chars(e.first as usize, n)
+            } else {
+                0
+            };
+            let better = match best {
+                None => true,
+                Some((count, _, len)) => e.count > count || (e.count == count && chars > len),
+            };
+            if better {
+                best = Some((e.count, e.first, chars));
             }
         }
-        out.repeated_windows[n - 2] = repeated;
-        if n <= 4 && windows > 0 {
-            // Windows that occur once: with no repeat at all the first window wins the tie (or,
-            // with `longest_ties`, the longest single window, the first of equals).
-            out.top[n - 2] = Some(match best {
-                Some((count, first, _)) => (count, first),
-                None if longest_ties => {
-                    let longest = (0..windows)
-                        .max_by_key(|&i| (w.chars(i, n), std::cmp::Reverse(i)))
-                        .unwrap_or(0);
-                    (1, longest as u32)
-                }
-                None => (1, 0),
-            });
-        }
+        // Windows that occur once: with no repeat at all the first window wins the tie (or, with
+        // `longest_ties`, the longest single window, the first of equals).
+        out.top[n - 2] = Some(match best {
+            Some((count, first, _)) => (count, first),
+            None if longest_ties => {
+                let longest = (0..windows)
+                    .max_by_key(|&i| (w.chars(i, n), std::cmp::Reverse(i)))
+                    .unwrap_or(0);
+                (1, longest as u32)
+            }
+            None => (1, 0),
+        });
     }
 }
 
@@ -384,8 +469,25 @@ fn dup_ngram_fraction_all(w: &WordWindows, n: usize) -> f64 {
 #[derive(Default)]
 pub struct RepetitionScratch {
     table: KeyIds,
+    window_ids: WindowIds,
     windows: WordWindows,
     repeats: Repeats,
+    /// Paragraph and line slices (kept empty between documents, only their capacity reused).
+    pieces: Vec<&'static str>,
+    lines: Vec<&'static str>,
+}
+
+/// A vector of string slices emptied so its buffer can outlive the strings it held.
+trait IntoEmpty<'b> {
+    fn into_empty(self) -> Vec<&'b str>;
+}
+
+impl<'b> IntoEmpty<'b> for Vec<&'_ str> {
+    fn into_empty(mut self) -> Vec<&'b str> {
+        self.clear();
+        // Empty, so no slice of the old lifetime remains: only the allocation is carried over.
+        self.into_iter().map(|_| "").collect()
+    }
 }
 
 impl GopherRepetitionConfig {
@@ -418,23 +520,25 @@ pub fn measure_words(
     let all_occurrences = matches!(profile, Profile::Dclm | Profile::Dolma);
     let table = &mut scratch.table;
 
-    let paragraphs = split_paragraphs(py_strip(text));
+    let mut paragraphs = std::mem::take(&mut scratch.pieces).into_empty();
+    split_paragraphs(py_strip(text), &mut paragraphs);
     let (dup_p, dup_pc) = find_duplicates_with(&paragraphs, all_occurrences, table);
     out.dup_para_frac = ratio(dup_p, paragraphs.len());
 
-    let lines: Vec<&str> = match profile {
-        Profile::Fineweb2024 => py_splitlines(text),
-        Profile::Dclm => split_newline_runs(text)
-            .into_iter()
-            .filter(|l| !l.is_empty())
-            .collect(),
-        _ => split_newline_runs(text),
-    };
+    let mut lines = std::mem::take(&mut scratch.lines).into_empty();
+    match profile {
+        Profile::Fineweb2024 => lines = py_splitlines(text),
+        Profile::Dclm => {
+            split_newline_runs(text, &mut lines);
+            lines.retain(|l| !l.is_empty());
+        }
+        _ => split_newline_runs(text, &mut lines),
+    }
     let (dup_l, dup_lc) = find_duplicates_with(&lines, all_occurrences, table);
     out.dup_line_frac = ratio(dup_l, lines.len());
 
     let windows = &mut scratch.windows;
-    windows.fill(words, text.is_ascii());
+    windows.fill(text, words, text.is_ascii());
     let word_chars = windows.len_prefix.last().copied().unwrap_or(0);
     match profile {
         Profile::Dclm => {
@@ -452,9 +556,16 @@ pub fn measure_words(
         }
     }
 
+    scratch.pieces = paragraphs.into_empty();
+    scratch.lines = lines.into_empty();
     let windows = &scratch.windows;
     let repeats = &mut scratch.repeats;
-    find_repeats(windows, table, profile == Profile::Dclm, repeats);
+    find_repeats(
+        windows,
+        &mut scratch.window_ids,
+        profile == Profile::Dclm,
+        repeats,
+    );
     for (k, &n) in TOP_NGRAMS.iter().enumerate() {
         out.top_ngram_char_frac[k] = match profile {
             Profile::Dclm | Profile::Dolma => {

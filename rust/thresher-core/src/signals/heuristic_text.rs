@@ -369,24 +369,24 @@ pub fn find_duplicates_with(
     table: &mut KeyIds,
 ) -> (usize, usize) {
     table.reset(elements.len());
-    // (occurrences, length in chars of the first occurrence) per distinct element.
-    let mut seen: Vec<(u32, usize)> = Vec::with_capacity(elements.len());
+    // (occurrences, index of the first occurrence) per distinct element; lengths are only
+    // measured for the elements that repeat.
+    let mut seen: Vec<(u32, u32)> = Vec::with_capacity(elements.len());
     let mut dup_elements = 0;
     let mut dup_chars = 0;
-    for e in elements {
-        let len = char_len(e);
+    for (k, e) in elements.iter().enumerate() {
         let (id, new) = table.id_of(hash_str(e));
         if new {
-            seen.push((0, len));
+            seen.push((0, k as u32));
         }
         let entry = &mut seen[id as usize];
         entry.0 += 1;
         if entry.0 > 1 {
             dup_elements += 1;
-            dup_chars += len;
+            dup_chars += char_len(e);
             if count_first && entry.0 == 2 {
                 dup_elements += 1;
-                dup_chars += entry.1;
+                dup_chars += char_len(elements[entry.1 as usize]);
             }
         }
     }
