@@ -4,6 +4,7 @@
     python benchmarks/dedup.py --full     # larger corpora
     python benchmarks/dedup.py --only quality,speed
     python benchmarks/dedup.py --only quality,rensa --sketch one_permutation
+    python benchmarks/dedup.py --only bloom
 
 Sections (peers measured in the same run, one core: RAYON_NUM_THREADS=1 unless --threads):
   quality   real documents from ../shared/data plus copies edited to known Jaccard levels (exact
@@ -18,6 +19,9 @@ Sections (peers measured in the same run, one core: RAYON_NUM_THREADS=1 unless -
             exact MinHash and the one-permutation sketch.
   rensa     only the signature comparison with rensa (part of speed).
   memory    peak RSS of the cluster stage for two corpus sizes and two duplicate counts.
+  bloom     bloom_dedup on real web text in 8 shards with lines and documents planted into later
+            shards: how many are found with one filter per shard, per group and for the corpus, and
+            docs/s of the map, groups and apply stages (not in the default set: --only bloom).
 """
 
 from __future__ import annotations
@@ -598,6 +602,141 @@ def section_memory(args) -> dict:
     return {"cluster_stage": results}
 
 
+# -- bloom_dedup across shards -------------------------------------------------------------------
+def run_shards(shards: list[list[str]], workdir: Path, steps: list[dict]) -> tuple[Plan, object]:
+    """`run_plan` with the rows of every shard given (ids are `shard-row`)."""
+    src = workdir / "in"
+    src.mkdir(parents=True, exist_ok=True)
+    for s, chunk in enumerate(shards):
+        ids = [f"{s}-{i}" for i in range(len(chunk))]
+        pq.write_table(pa.table({"id": ids, "text": pa.array(chunk, pa.large_string())}), src / f"part{s:03d}.parquet")
+    raw = {
+        "input": {"paths": [f"{src}/*.parquet"]},
+        "steps": steps,
+        "output": {"path": str(workdir / "out"), "rejected": True, "keep_signals": True},
+    }
+    plan = Plan.create(parse_pipeline(raw, "<bench>"))
+    summary = LocalExecutor(workers=1, quiet=True).run(plan, force=True)
+    if not summary.ok:
+        raise RuntimeError("; ".join(e.message for e in summary.errors))
+    return plan, summary
+
+
+def section_bloom(args) -> dict:
+    """Lines and documents of real web text planted into later shards: found per shard vs corpus."""
+    from collections import Counter
+
+    print("\n## bloom_dedup: lines and documents planted across shards (13-grams, 0.8, old_both, unit: line)")
+    rng = random.Random(13)
+    texts = web_texts(None if args.full else 1600)
+    n_shards = 16 if args.full else 8
+    per = (len(texts) + n_shards - 1) // n_shards
+    shards = [list(texts[s * per : (s + 1) * per]) for s in range(n_shards)]
+    counts = Counter(ln.strip() for t in texts for ln in t.split("\n"))
+    # Lines of 20+ words that occur once in the corpus, each copied into a document of a later shard.
+    candidates = [
+        (s, ln)
+        for s, shard in enumerate(shards[:-1])
+        for t in shard
+        for ln in t.split("\n")
+        if len(ln.split()) >= 20 and counts[ln.strip()] == 1
+    ]
+    planted_lines = []
+    for s, ln in rng.sample(candidates, min(300, len(candidates))):
+        target = rng.randrange(s + 1, n_shards)
+        row = rng.randrange(len(shards[target]))
+        lines = shards[target][row].split("\n")
+        lines.insert(rng.randrange(len(lines) + 1), ln)
+        shards[target][row] = "\n".join(lines)
+        planted_lines.append((s, target, row, ln))
+    # Whole documents with a line of 20+ words, copied to the end of a later shard.
+    sources = [
+        (s, i)
+        for s in range(n_shards - 1)
+        for i, t in enumerate(shards[s])
+        if any(len(ln.split()) >= 20 for ln in t.split("\n"))
+    ]
+    planted_docs = []
+    for s, i in rng.sample(sources, min(100, len(sources))):
+        target = rng.randrange(s + 1, n_shards)
+        shards[target].append(shards[s][i])
+        planted_docs.append((s, target, len(shards[target]) - 1))
+    n_docs = sum(len(x) for x in shards)
+    n_bytes = sum(len(t.encode()) for x in shards for t in x)
+    scopes = [("per shard", 1), (f"groups of {n_shards // 2}", n_shards // 2), ("corpus", 0)]
+    results: dict = {"shards": n_shards, "documents": n_docs, "text_mb": n_bytes / 1e6}
+    print(
+        f"  {n_shards} shards, {n_docs:,} documents ({n_bytes / 1e6:.1f} MB of real web text); planted "
+        f"{len(planted_lines)} unique lines of 20+ words and {len(planted_docs)} documents, each copied from its "
+        "shard into a later one"
+    )
+    print(
+        f"  {'scope':<14} {'lines removed':>14} {'copies dropped':>15} {'copies cut':>11} {'rows dropped':>13} "
+        f"{'units removed':>14}"
+    )
+    for label, scope in scopes:
+        step = {"type": "bloom_dedup", "expected_ngrams": 20_000_000, "fp_rate": 0.01, "shards_per_filter": scope}
+        with tempfile.TemporaryDirectory() as tmp:
+            _, summary = run_shards(shards, Path(tmp), [step])
+            kept, removed_units = {}, 0
+            for folder in ("data", "rejected"):
+                for f in sorted((Path(tmp) / "out" / folder).glob("*.parquet")):
+                    t = pq.read_table(f, columns=["id", "text", "bloom_dedup.removed_units"])
+                    removed_units += sum(t.column(2).to_pylist())
+                    if folder == "data":
+                        kept.update(zip(t.column("id").to_pylist(), t.column("text").to_pylist(), strict=True))
+        group = scope or n_shards
+        in_reach = [p for p in planted_lines if p[0] // group == p[1] // group]
+        removed = sum(1 for _, t, r, ln in planted_lines if ln not in kept.get(f"{t}-{r}", "").split("\n"))
+        dropped = [(t, r) for _, t, r in planted_docs if f"{t}-{r}" not in kept]
+        # A copy is cut when none of its lines of 13+ words is left (short lines are never removed).
+        cut = 0
+        for _, t, r in planted_docs:
+            if f"{t}-{r}" in kept:
+                left = set(kept[f"{t}-{r}"].split("\n"))
+                cut += not any(len(ln.split()) >= 13 and ln in left for ln in shards[t][r].split("\n"))
+        stats = summary.stats["steps"][0]
+        seconds = {s["name"]: s["seconds"] for s in summary.stages}
+        entry = {
+            "lines_removed": removed,
+            "lines_in_reach": len(in_reach),
+            "copies_dropped": len(dropped),
+            "copies_cut_to_short_lines": cut,
+            "rows_dropped": sum(stats["rows_dropped"].values()),
+            "removed_units": removed_units,
+            "stage_seconds": seconds,
+            "summary": stats.get("summary"),
+        }
+        results[label] = entry
+        print(
+            f"  {label:<14} {removed:>6}/{len(planted_lines):<7} {len(dropped):>7}/{len(planted_docs):<7} "
+            f"{cut:>7}/{len(planted_docs):<3} {entry['rows_dropped']:>13,} {removed_units:>14,}"
+            + (
+                f"   ({len(in_reach)} planted lines have their source in the same group)"
+                if 1 < group < n_shards
+                else ""
+            )
+        )
+    per_shard, corpus = results["per shard"]["stage_seconds"], results["corpus"]["stage_seconds"]
+    cs = results["corpus"]["summary"]
+
+    def rate(sec: float) -> str:
+        return f"{n_docs / sec:,.0f} docs/s, {n_bytes / 1e6 / sec:.1f} MB/s" if sec else "-"
+
+    print(f"  per-shard step (reading, dedup, writing; {n_shards} tasks): {rate(per_shard['segment0'])}")
+    print(
+        f"  corpus scope: map ({n_shards} tasks) {rate(corpus['segment0'])}; groups (1 task) "
+        f"{rate(corpus['bloom_dedup.groups'])}; apply ({n_shards} tasks) {rate(corpus['segment1'])}"
+    )
+    print(
+        f"  map output {cs['map_bytes'] / 1e6:.1f} MB for {cs['tokens']:,} tokens: "
+        f"{cs['map_bytes_per_token']:.2f} bytes a token ({cs['map_bytes'] / cs['text_bytes']:.2f}x the text); "
+        f"filter {cs['filter_bytes_per_group'] / 2**20:.1f} MiB, false-positive rate at the end "
+        f"{cs['largest_false_positive_rate']:.2g}; verdicts {cs['verdict_bytes'] / n_docs:.1f} bytes a row"
+    )
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="larger corpora")
@@ -629,6 +768,8 @@ def main() -> int:
         results["signatures_vs_rensa"] = signatures_vs_rensa(agreement_corpus(args), args)
     if "memory" in sections:
         results["memory"] = section_memory(args)
+    if "bloom" in sections:
+        results["bloom"] = section_bloom(args)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -32,6 +32,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the figures as JSON, no examples")
 
 
+def _global_flags(manifest: dict[str, Any]) -> dict[str, bool]:
+    """Which steps of the run were global, by name: an instance can differ from its class (e.g.
+    `bloom_dedup` with `shards_per_filter` other than 1), and global steps start new segments."""
+    from thresher.config import parse_pipeline
+    from thresher.stages import build_steps
+
+    try:
+        steps = build_steps(parse_pipeline(manifest["pipeline"]))
+    except Exception:  # an output written by another version: fall back to the step classes
+        return {}
+    return {s.name: s.is_global for s in steps}
+
+
 def _verdicts(work: Path, step_type: str) -> np.ndarray:
     files = [work / "clusters.bin"] if step_type == "minhash_dedup" else sorted((work / "verdicts").glob("*.bin"))
     arrays = [np.fromfile(f, dtype=VERDICT) for f in files if f.exists()]
@@ -121,11 +134,14 @@ def report(out: Path, step_name: str | None, examples: int, width: int, max_line
     text_column = manifest["pipeline"]["input"].get("text_column", "text")
     figures: dict[str, Any] = {}
     global_before = 0
+    instances = _global_flags(manifest)
     for step in stats["steps"]:
-        try:
-            is_global = get_step_class(step["type"]).is_global
-        except KeyError:
-            is_global = False
+        is_global = instances.get(step["name"])
+        if is_global is None:
+            try:
+                is_global = get_step_class(step["type"]).is_global
+            except KeyError:
+                is_global = False
         segment = global_before
         if is_global:
             global_before += 1
@@ -161,6 +177,16 @@ def report(out: Path, step_name: str | None, examples: int, width: int, max_line
                 lines.append(f"  {label}: {summary[key]:,}")
         if step["type"] == "bloom_dedup":
             lines.append(f"  drop reasons: {step['rows_dropped'] or 'none'} (lines/paragraphs cut: see removed_units)")
+            if summary:
+                lines.append(
+                    f"  {summary['groups']:,} filter(s) over {summary['shards']:,} shards, "
+                    f"{summary['filter_bytes_per_group'] / 2**20:.1f} MiB each; highest false-positive rate "
+                    f"at the end {summary['largest_false_positive_rate']:.2g}"
+                )
+                lines.append(
+                    f"  units removed: {summary['removed_units']:,} ({summary['removed_chars']:,} characters); "
+                    f"documents rewritten: {summary['rewritten']:,}"
+                )
         else:
             histogram = summary.get("cluster_size_histogram") or summary.get("group_size_histogram") or []
             lines += _histogram_lines(histogram)

@@ -106,7 +106,7 @@ class Plan:
             if seg.feeds is not None:
                 g = self.steps[seg.feeds]
                 assert isinstance(g, GlobalStep)
-                for phase, num_tasks in g.reduce_phases():
+                for phase, num_tasks in g.reduce_phases_for(len(self.shards)):
                     self.stages.append(Stage(f"{g.name}.{phase}", "reduce", num_tasks, step=seg.feeds, phase=phase))
 
     @classmethod

@@ -151,8 +151,9 @@ class GlobalStep(Step):
     Stage order, each run by any executor as independent tasks:
       1. `map_start`/`map_batch`/`map_finish` run once per shard over the rows reaching this step;
          they write small files under `context.work_dir`.
-      2. For each `(phase, num_tasks)` of `reduce_phases()`, in order, `reduce(context, phase, task)`
-         runs for every task index (e.g. one per band, then one for the union-find).
+      2. For each `(phase, num_tasks)` of `reduce_phases_for(num_shards)`, in order,
+         `reduce(context, phase, task)` runs for every task index (e.g. one per band, then one for
+         the union-find).
       3. `open(context)` loads what the reduces wrote; then `compute_signals`/`decide` run per batch
          as for any step.
     """
@@ -161,6 +162,11 @@ class GlobalStep(Step):
 
     def reduce_phases(self) -> list[tuple[str, int]]:
         return [("reduce", 1)]
+
+    def reduce_phases_for(self, num_shards: int) -> list[tuple[str, int]]:
+        """`reduce_phases()` of a run over `num_shards` shards: what the stages use. Steps whose
+        task count depends on the shard count (e.g. one task per group of shards) override this."""
+        return self.reduce_phases()
 
     def map_start(self, context: StepContext) -> None:
         """Called once per shard before the first `map_batch`."""

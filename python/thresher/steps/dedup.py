@@ -1,4 +1,5 @@
-"""Deduplication steps: `exact_dedup`, `minhash_dedup` (global, map/reduce) and `bloom_dedup`.
+"""Deduplication steps: `exact_dedup`, `minhash_dedup` (global, map/reduce) and `bloom_dedup` (per
+shard, or global with `shards_per_filter` other than 1).
 
 The global steps identify a document by (shard index, row among the rows reaching the step).
 Their map stage sees those rows in order; the apply stage reads the same rows in the same order,
@@ -12,6 +13,10 @@ Work directory of a global step (`context.work_dir`, shared by its tasks):
       map/shard_SSSSSS.json                           map/shard_SSSSSS.json
       pairs/band_BBB_part_PPPPP.bin + .json           verdicts/bucket_KKKKK.bin + .json
       clusters.bin, summary.json                      summary.json (written by the apply's first task)
+
+    bloom_dedup (shards_per_filter other than 1; one reduce task per group of shards)
+      tokens/shard_SSSSSS.bin + map/shard_SSSSSS.json     verdicts/shard_SSSSSS.bin + .json
+      groups/group_GGGGG.json
 
 Every file is written to a temporary name and renamed, so a rerun after a crash never reads a
 partial file; a finished task is skipped by the stage markers.
@@ -31,7 +36,7 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from thresher import _core
-from thresher.steps.base import Decision, GlobalStep, Step, StepContext, StepParams
+from thresher.steps.base import Decision, GlobalStep, StepContext, StepParams
 from thresher.steps.registry import register_step
 
 log = logging.getLogger("thresher.dedup")
@@ -478,7 +483,10 @@ class MinhashDedup(_VerdictApplyMixin, _RuntimeStateMixin, GlobalStep):
 # -- Bloom-filter dedup --------------------------------------------------------------------------
 class BloomDedupParams(StepParams):
     expected_ngrams: int = Field(
-        100_000_000, gt=0, description="Distinct n-grams one task will insert (sizes the filter)"
+        100_000_000,
+        gt=0,
+        description="Distinct n-grams one filter will insert (sizes it): one shard's, or one group's "
+        "with shards_per_filter other than 1",
     )
     fp_rate: float = Field(0.01, gt=0.0, lt=1.0, description="Target false-positive rate at expected_ngrams")
     ngram: int = Field(13, ge=1, description="Tokens per n-gram")
@@ -491,20 +499,62 @@ class BloomDedupParams(StepParams):
         "old_both", description="old_both: document check, then units (DCLM); units only; document only"
     )
     warn_over_fp_rate: float = Field(0.05, gt=0.0, lt=1.0, description="Warn when the filter's rate passes this")
+    shards_per_filter: int | None = Field(
+        1,
+        ge=0,
+        description="Shards sharing one filter, in shard order: 1 = one filter per shard (a per-batch step, "
+        "copies in different shards are not compared); N = consecutive groups of N shards; 0 or null = the "
+        "whole corpus. Above 1 the step is global: a map writes token hashes (8 bytes a token), one reduce "
+        "task per group streams its shards through the filter, an apply rewrites each shard",
+    )
+
+
+_BLOOM_TOTALS = (
+    "documents",
+    "tokens",
+    "duplicate_documents",
+    "all_units_duplicate",
+    "rewritten",
+    "units",
+    "removed_units",
+    "removed_chars",
+)
 
 
 @register_step
-class BloomDedup(_RuntimeStateMixin, Step):
-    """Bloom-filter n-gram dedup of lines/paragraphs and documents (DCLM BFF old-both); order-dependent.
+class BloomDedup(_RuntimeStateMixin, GlobalStep):
+    """Bloom-filter n-gram dedup of lines and documents (DCLM BFF old-both), per shard or across shards.
 
-    The filter lives for one task (one shard): the first copy in reading order survives, and
-    copies in different shards are not compared (as DCLM runs BFF per shard group). Put
-    `minhash_dedup` or `exact_dedup` first for cross-shard duplicates.
+    The filter is updated as documents stream past in (shard index, row) order, so the first copy
+    survives. With `shards_per_filter: 1` (the default) each task (shard) has its own filter and
+    the step runs per batch like any other step: copies in different shards are not compared.
+    With `shards_per_filter: N` (or 0/null for the whole corpus) the step is global: the map
+    writes each row's units and token hashes, one reduce task per group streams the group's
+    shards in shard order through one filter and writes a verdict per row, and the apply rewrites
+    or drops each shard's rows from its verdicts. The result is exactly that of the per-shard
+    code run over the group's shards one after the other, with any number of workers.
+
+    Work directory (global only):
+
+        tokens/shard_SSSSSS.bin     map: per row, units (token and char counts) and xxh3-64 token hashes
+        map/shard_SSSSSS.json       map counts (documents, tokens, units, bytes)
+        verdicts/shard_SSSSSS.bin   reduce: per row, the document verdict and the removed units
+        verdicts/shard_SSSSSS.json  per-shard counts
+        groups/group_GGGGG.json     per group: its shards, filter size, n-grams inserted, final rate
     """
 
     type = "bloom_dedup"
     Params = BloomDedupParams
     params: BloomDedupParams
+    #: Per shard by default; an instance with `shards_per_filter` other than 1 is global.
+    is_global = False
+
+    def __init__(self, name: str, params: StepParams) -> None:
+        super().__init__(name, params)
+        self.is_global = self.params.shards_per_filter != 1
+        self._filter = None
+        self._verdicts = None
+        self._writer = None
 
     def signal_fields(self) -> list[pa.Field]:
         return [
@@ -528,39 +578,171 @@ class BloomDedup(_RuntimeStateMixin, Step):
             mode=p.mode,
         )
 
-    def open(self, context: StepContext) -> None:
-        self._filter = self._new_filter()
-        self._warned = False
-        self._where = context.shard_name or "table"
+    def _log_filter(self, where: str, extra: str = "") -> None:
         log.info(
-            "%s [%s]: Bloom filter of %.1f MiB, %d hashes; expected false-positive rate %.2g at %s n-grams",
+            "%s [%s]: Bloom filter of %.1f MiB, %d hashes; expected false-positive rate %.2g at %s n-grams%s",
             self.name,
-            self._where,
+            where,
             self._filter.memory_bytes / 2**20,
             self._filter.num_hashes,
             self._filter.false_positive_rate(self.params.expected_ngrams),
             f"{self.params.expected_ngrams:,}",
+            extra,
         )
+
+    def _warn_over_full(self, where: str) -> None:
+        log.warning(
+            "%s [%s]: Bloom filter over-full: %s n-grams inserted (expected %s), false-positive rate now "
+            "%.3f; raise expected_ngrams or lower fp_rate",
+            self.name,
+            where,
+            f"{self._filter.inserted:,}",
+            f"{self.params.expected_ngrams:,}",
+            self._filter.false_positive_rate(self._filter.inserted),
+        )
+
+    # -- groups of shards ---------------------------------------------------------------------
+    def groups(self, num_shards: int) -> list[range]:
+        """The shards of each filter, in order: consecutive runs of `shards_per_filter` shards."""
+        size = self.params.shards_per_filter or num_shards
+        if num_shards == 0:
+            return [range(0)]
+        return [range(first, min(first + size, num_shards)) for first in range(0, num_shards, size)]
+
+    def reduce_phases_for(self, num_shards: int) -> list[tuple[str, int]]:
+        return [("groups", len(self.groups(num_shards)))]
+
+    def reduce_phases(self) -> list[tuple[str, int]]:
+        if not self.params.shards_per_filter:
+            return [("groups", 1)]
+        raise ValueError(
+            f"{self.name}: with shards_per_filter: {self.params.shards_per_filter} the number of reduce tasks "
+            "depends on the number of shards (use reduce_phases_for)"
+        )
+
+    @staticmethod
+    def _tokens_path(work: Path, shard: int) -> Path:
+        return work / "tokens" / f"shard_{shard:06d}.bin"
+
+    @staticmethod
+    def _map_path(work: Path, shard: int) -> Path:
+        return work / "map" / f"shard_{shard:06d}.json"
+
+    @staticmethod
+    def _verdicts_path(work: Path, shard: int) -> Path:
+        return work / "verdicts" / f"shard_{shard:06d}.bin"
+
+    # -- map (global) ---------------------------------------------------------------------------
+    def map_start(self, context: StepContext) -> None:
+        path = self._tokens_path(context.work_dir, _shard_index(context))
+        self._writer = _core.BloomShardWriter(str(path), unit=self.params.unit, mode=self.params.mode)
+
+    def map_batch(self, context: StepContext, text: pa.Array, batch: pa.RecordBatch) -> None:
+        self._writer.add_batch(text)
+
+    def map_finish(self, context: StepContext) -> None:
+        stats = self._writer.finish()
+        self._writer = None
+        stats["shard_name"] = context.shard_name
+        write_json_atomic(self._map_path(context.work_dir, _shard_index(context)), stats)
+
+    # -- reduce (global): one task per group, shards in order through one filter ----------------
+    def reduce(self, context: StepContext, phase: str, task: int) -> None:
+        if phase != "groups":
+            raise ValueError(f"unknown phase {phase!r}")
+        work = context.work_dir
+        shards = self.groups(context.num_shards)[task]
+        maps = {}
+        for shard in shards:
+            path = self._map_path(work, shard)
+            if not path.exists():
+                raise RuntimeError(f"{self.name}: no map output for shard {shard} ({path}); rerun the map stage first")
+            maps[shard] = read_json(path)
+        where = f"group {task}: shards {shards.start}-{shards.stop - 1}" if shards else f"group {task}: no shards"
+        self._filter = self._new_filter()
+        tokens = sum(m["tokens"] for m in maps.values())
+        self._log_filter(where, f"; {tokens:,} tokens from the map")
+        p = self.params
+        totals = dict.fromkeys(_BLOOM_TOTALS, 0)
+        over_full = None
+        for shard in shards:
+            out = self._verdicts_path(work, shard)
+            stats = self._filter.reduce_shard(str(self._tokens_path(work, shard)), str(out), p.warn_over_fp_rate)
+            if stats["documents"] != maps[shard]["documents"]:
+                raise AssertionError(
+                    f"{self.name} shard {shard}: the map counted {maps[shard]['documents']} rows but its token "
+                    f"file holds {stats['documents']}"
+                )
+            if over_full is None and stats["over_full_at_row"] is not None:
+                over_full = {"shard": shard, "row": stats["over_full_at_row"]}
+                self._warn_over_full(f"{where}, from shard {shard} row {stats['over_full_at_row']}")
+            stats.update(shard_name=maps[shard]["shard_name"], group=task, bytes=out.stat().st_size)
+            write_json_atomic(out.with_suffix(".json"), stats)
+            for key in _BLOOM_TOTALS:
+                totals[key] += stats[key]
+        write_json_atomic(
+            work / "groups" / f"group_{task:05d}.json",
+            {
+                "group": task,
+                "shards": [shards.start, shards.stop],
+                "filter_bytes": self._filter.memory_bytes,
+                "num_hashes": self._filter.num_hashes,
+                "expected_ngrams": p.expected_ngrams,
+                "inserted_ngrams": self._filter.inserted,
+                "false_positive_rate_at_end": self._filter.false_positive_rate(self._filter.inserted),
+                "over_full_from": over_full,
+                **totals,
+            },
+        )
+        self._filter = None
+
+    # -- per batch: the filter itself (per shard) or the verdicts (global) -------------------
+    def open(self, context: StepContext) -> None:
+        self._where = context.shard_name or "table"
+        if self.is_global:
+            self._open_verdicts(context)
+            return
+        self._filter = self._new_filter()
+        self._warned = False
+        self._log_filter(self._where)
+
+    def _open_verdicts(self, context: StepContext) -> None:
+        if context.shard_index is None:
+            raise RuntimeError(
+                f"{self.name}: bloom_dedup with shards_per_filter: {self.params.shards_per_filter} is a global step "
+                "(map, reduce, apply) and needs the pipeline's stages (filter run, Pipeline.run_table); "
+                "use shards_per_filter: 1 to run it on its own"
+            )
+        work, shard = context.work_dir, context.shard_index
+        self._where = f"{self.name} shard {context.shard_name}"
+        map_path, verdicts = self._map_path(work, shard), self._verdicts_path(work, shard)
+        if not map_path.exists() or not verdicts.exists() or not verdicts.with_suffix(".json").exists():
+            raise RuntimeError(
+                f"{self._where}: no verdicts at {verdicts}; the map and groups stages must run before the apply"
+            )
+        expected = read_json(map_path)["documents"]
+        written = read_json(verdicts.with_suffix(".json"))["documents"]
+        if written != expected:
+            raise AssertionError(f"{self._where}: the map saw {expected} rows but the reduce wrote {written} verdicts")
+        self._expected_rows = expected
+        self._verdicts = _core.BloomVerdictReader(str(verdicts), unit=self.params.unit, mode=self.params.mode)
 
     def _check_fill(self) -> None:
         rate = self._filter.false_positive_rate(self._filter.inserted)
         if not self._warned and rate > self.params.warn_over_fp_rate:
             self._warned = True
-            log.warning(
-                "%s [%s]: Bloom filter over-full: %s n-grams inserted (expected %s), false-positive rate now "
-                "%.3f; raise expected_ngrams or lower fp_rate",
-                self.name,
-                self._where,
-                f"{self._filter.inserted:,}",
-                f"{self.params.expected_ngrams:,}",
-                rate,
-            )
+            self._warn_over_full(self._where)
 
     def compute_signals(self, text: pa.Array, batch: pa.RecordBatch) -> pa.RecordBatch:
-        if getattr(self, "_filter", None) is None:
-            self.open(StepContext(work_dir=Path(".")))
-        outcome = self._filter.process(text)
-        self._check_fill()
+        if self.is_global:
+            if self._verdicts is None:
+                raise RuntimeError(f"{self.name}: open() the step before its first batch")
+            outcome = self._verdicts.next_batch(text)
+        else:
+            if self._filter is None:
+                self.open(StepContext(work_dir=Path(".")))
+            outcome = self._filter.process(text)
+            self._check_fill()
         self._outcome = outcome
         self._text = text
         return pa.RecordBatch.from_arrays(
@@ -586,6 +768,41 @@ class BloomDedup(_RuntimeStateMixin, Step):
         return Decision(keep=pc.is_null(reason), reason=reason, text=text)
 
     def close(self) -> None:
-        if getattr(self, "_filter", None) is not None:
-            self._check_fill()
+        if self._verdicts is not None:
+            reader, self._verdicts = self._verdicts, None
+            rows = reader.finish()  # an error when verdicts are left over
+            if rows != self._expected_rows:
+                raise AssertionError(
+                    f"{self._where}: the map saw {self._expected_rows} rows but the apply saw {rows}; "
+                    "the shard changed between stages"
+                )
+        if self._filter is not None:
+            if not self.is_global:
+                self._check_fill()
             self._filter = None
+
+    def summary(self, context: StepContext) -> dict[str, Any] | None:
+        if not self.is_global:
+            return None
+        work = context.work_dir
+        maps = [read_json(f) for f in sorted((work / "map").glob("shard_*.json"))]
+        if not maps:
+            return None
+        groups = [read_json(f) for f in sorted((work / "groups").glob("group_*.json"))]
+        tokens = sum(m["tokens"] for m in maps)
+        map_bytes = sum(m["bytes"] for m in maps)
+        return {
+            "groups": len(groups),
+            "shards": len(maps),
+            "documents": sum(m["documents"] for m in maps),
+            "tokens": tokens,
+            "text_bytes": sum(m["text_bytes"] for m in maps),
+            "map_bytes": map_bytes,
+            "map_bytes_per_token": round(map_bytes / tokens, 3) if tokens else None,
+            "verdict_bytes": sum(read_json(f)["bytes"] for f in sorted((work / "verdicts").glob("shard_*.json"))),
+            **{key: sum(g[key] for g in groups) for key in _BLOOM_TOTALS if key not in ("documents", "tokens")},
+            "filter_bytes_per_group": max((g["filter_bytes"] for g in groups), default=0),
+            "inserted_ngrams": sum(g["inserted_ngrams"] for g in groups),
+            "largest_false_positive_rate": max((g["false_positive_rate_at_end"] for g in groups), default=0.0),
+            "over_full_groups": sum(1 for g in groups if g["over_full_from"] is not None),
+        }

@@ -21,7 +21,7 @@ use thresher_core::dedup::minhash::{MinHasher, MinhashConfig, Sketch, WordSplits
 use thresher_core::dedup::normalize::Normalization;
 use thresher_core::dedup::records::{row_of, shard_dup_records};
 use thresher_core::dedup::union_find::{self, KeepPolicy};
-use thresher_core::dedup::{self as core_dedup, exact, MapStats};
+use thresher_core::dedup::{self as core_dedup, bloom_groups, exact, MapStats};
 use thresher_core::{CoreError, TextColumn};
 
 use crate::convert::{guarded, to_array};
@@ -528,6 +528,62 @@ fn normalize_text(
     Ok(PyArrowType(out.to_data()))
 }
 
+fn parse_unit(unit: &str) -> PyResult<Unit> {
+    match unit {
+        "line" => Ok(Unit::Line),
+        "paragraph" => Ok(Unit::Paragraph),
+        other => Err(invalid(format!("unknown unit {other:?}"))),
+    }
+}
+
+fn parse_mode(mode: &str) -> PyResult<BloomMode> {
+    match mode {
+        "old_both" => Ok(BloomMode::OldBoth),
+        "units" => Ok(BloomMode::Units),
+        "document" => Ok(BloomMode::Document),
+        other => Err(invalid(format!("unknown mode {other:?}"))),
+    }
+}
+
+/// Per-row outcomes as the step reads them (text is null when unchanged).
+fn outcomes_batch(outcomes: &[bloom::BloomOutcome]) -> Result<RecordBatch, CoreError> {
+    let fraction = Float64Array::from(
+        outcomes
+            .iter()
+            .map(|o| o.document_duplicate_fraction)
+            .collect::<Vec<_>>(),
+    );
+    let units = UInt32Array::from_iter_values(outcomes.iter().map(|o| o.units));
+    let removed = UInt32Array::from_iter_values(outcomes.iter().map(|o| o.removed_units));
+    let chars = UInt64Array::from_iter_values(outcomes.iter().map(|o| o.removed_chars));
+    let doc_dup = BooleanArray::from(
+        outcomes
+            .iter()
+            .map(|o| o.document_duplicate)
+            .collect::<Vec<_>>(),
+    );
+    let texts: LargeStringArray = outcomes.iter().map(|o| o.text.as_deref()).collect();
+    let schema = Schema::new(vec![
+        Field::new("duplicate_ngram_fraction", DataType::Float64, true),
+        Field::new("units", DataType::UInt32, false),
+        Field::new("removed_units", DataType::UInt32, false),
+        Field::new("removed_chars", DataType::UInt64, false),
+        Field::new("document_duplicate", DataType::Boolean, false),
+        Field::new("text", DataType::LargeUtf8, true),
+    ]);
+    Ok(RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(fraction),
+            Arc::new(units),
+            Arc::new(removed),
+            Arc::new(chars),
+            Arc::new(doc_dup),
+            Arc::new(texts),
+        ],
+    )?)
+}
+
 /// A Bloom-filter n-gram deduplicator whose filter lives as long as this object.
 #[pyclass(module = "thresher._core")]
 pub struct BloomDedup {
@@ -548,17 +604,8 @@ impl BloomDedup {
         unit: &str,
         mode: &str,
     ) -> PyResult<Self> {
-        let unit = match unit {
-            "line" => Unit::Line,
-            "paragraph" => Unit::Paragraph,
-            other => return Err(invalid(format!("unknown unit {other:?}"))),
-        };
-        let mode = match mode {
-            "old_both" => BloomMode::OldBoth,
-            "units" => BloomMode::Units,
-            "document" => BloomMode::Document,
-            other => return Err(invalid(format!("unknown mode {other:?}"))),
-        };
+        let unit = parse_unit(unit)?;
+        let mode = parse_mode(mode)?;
         if ngram == 0 {
             return Err(invalid("ngram must be at least 1".into()));
         }
@@ -620,50 +667,223 @@ impl BloomDedup {
             let prepared: Vec<_> = (0..column.len())
                 .into_par_iter()
                 .with_min_len(64)
-                .map(|i| bloom::prepare(column.get(i).unwrap_or(""), &config))
+                .map(|i| {
+                    let doc = bloom::tokenize(column.get(i).unwrap_or(""), &config);
+                    bloom::prepare(&doc, &config)
+                })
                 .collect();
-            let mut filter = filter.lock().expect("filter lock");
-            let outcomes: Vec<_> = prepared
-                .into_iter()
-                .map(|p| bloom::apply(&mut filter, p, &config))
+            let verdicts: Vec<_> = {
+                let mut filter = filter.lock().expect("filter lock");
+                prepared
+                    .iter()
+                    .map(|p| bloom::check(&mut filter, p, &config))
+                    .collect()
+            };
+            let outcomes: Vec<_> = verdicts
+                .into_par_iter()
+                .enumerate()
+                .with_min_len(64)
+                .map(|(i, v)| bloom::outcome(column.get(i).unwrap_or(""), v, config.unit))
                 .collect();
-            let fraction = Float64Array::from(
-                outcomes
-                    .iter()
-                    .map(|o| o.document_duplicate_fraction)
-                    .collect::<Vec<_>>(),
-            );
-            let units = UInt32Array::from_iter_values(outcomes.iter().map(|o| o.units));
-            let removed = UInt32Array::from_iter_values(outcomes.iter().map(|o| o.removed_units));
-            let chars = UInt64Array::from_iter_values(outcomes.iter().map(|o| o.removed_chars));
-            let doc_dup = BooleanArray::from(
-                outcomes
-                    .iter()
-                    .map(|o| o.document_duplicate)
-                    .collect::<Vec<_>>(),
-            );
-            let texts: LargeStringArray = outcomes.iter().map(|o| o.text.as_deref()).collect();
-            let schema = Schema::new(vec![
-                Field::new("duplicate_ngram_fraction", DataType::Float64, true),
-                Field::new("units", DataType::UInt32, false),
-                Field::new("removed_units", DataType::UInt32, false),
-                Field::new("removed_chars", DataType::UInt64, false),
-                Field::new("document_duplicate", DataType::Boolean, false),
-                Field::new("text", DataType::LargeUtf8, true),
-            ]);
-            Ok(RecordBatch::try_new(
-                Arc::new(schema),
-                vec![
-                    Arc::new(fraction),
-                    Arc::new(units),
-                    Arc::new(removed),
-                    Arc::new(chars),
-                    Arc::new(doc_dup),
-                    Arc::new(texts),
-                ],
-            )?)
+            outcomes_batch(&outcomes)
         })?;
         Ok(PyArrowType(batch))
+    }
+
+    /// The reduce of one shard of a group: streams the shard's token file (written by
+    /// `BloomShardWriter`) through this filter in row order and writes one verdict per row.
+    fn reduce_shard<'py>(
+        &self,
+        py: Python<'py>,
+        tokens: String,
+        verdicts: String,
+        warn_over_fp_rate: f64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let filter = self.filter.clone();
+        let config = self.config.clone();
+        let stats = guarded(py, || {
+            let mut filter = filter.lock().expect("filter lock");
+            bloom_groups::reduce_shard(
+                &mut filter,
+                &config,
+                Path::new(&tokens),
+                Path::new(&verdicts),
+                warn_over_fp_rate,
+            )
+        })?;
+        let d = PyDict::new(py);
+        d.set_item("documents", stats.documents)?;
+        d.set_item("tokens", stats.tokens)?;
+        d.set_item("duplicate_documents", stats.duplicate_documents)?;
+        d.set_item("all_units_duplicate", stats.all_units_duplicate)?;
+        d.set_item("rewritten", stats.rewritten)?;
+        d.set_item("units", stats.units)?;
+        d.set_item("removed_units", stats.removed_units)?;
+        d.set_item("removed_chars", stats.removed_chars)?;
+        d.set_item("over_full_at_row", stats.over_full_at_row)?;
+        Ok(d)
+    }
+}
+
+/// The Bloom-dedup map of one shard: every row's units and token hashes, in row order.
+#[pyclass(module = "thresher._core")]
+pub struct BloomShardWriter {
+    inner: Arc<Mutex<Option<bloom_groups::BloomShardWriter>>>,
+}
+
+#[pymethods]
+impl BloomShardWriter {
+    #[new]
+    #[pyo3(signature = (path, unit="line", mode="old_both"))]
+    fn new(path: String, unit: &str, mode: &str) -> PyResult<Self> {
+        let config = BloomDedupConfig {
+            unit: parse_unit(unit)?,
+            mode: parse_mode(mode)?,
+            ..Default::default()
+        };
+        let writer = bloom_groups::BloomShardWriter::create(Path::new(&path), config)
+            .map_err(|e| invalid(e.to_string()))?;
+        Ok(Self {
+            inner: Arc::new(Mutex::new(Some(writer))),
+        })
+    }
+
+    fn add_batch(&self, py: Python<'_>, text: PyArrowType<ArrayData>) -> PyResult<()> {
+        let array = to_array(text.0);
+        let inner = self.inner.clone();
+        guarded(py, || {
+            let column = TextColumn::try_new(array.as_ref())?;
+            let mut guard = inner.lock().expect("writer lock");
+            let writer = guard
+                .as_mut()
+                .ok_or_else(|| CoreError::InvalidArgument("writer already finished".into()))?;
+            writer.add_batch(column)
+        })
+    }
+
+    fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let inner = self.inner.clone();
+        let stats = guarded(py, || {
+            let writer = inner
+                .lock()
+                .expect("writer lock")
+                .take()
+                .ok_or_else(|| CoreError::InvalidArgument("writer already finished".into()))?;
+            writer.finish()
+        })?;
+        let d = PyDict::new(py);
+        d.set_item("documents", stats.documents)?;
+        d.set_item("text_bytes", stats.text_bytes)?;
+        d.set_item("tokens", stats.tokens)?;
+        d.set_item("units", stats.units)?;
+        d.set_item("bytes", stats.bytes)?;
+        Ok(d)
+    }
+}
+
+/// One shard's verdicts (written by `BloomDedup.reduce_shard`), handed out batch by batch in
+/// row order as the outcomes `BloomDedup.process` gives.
+#[pyclass(module = "thresher._core")]
+pub struct BloomVerdictReader {
+    inner: Arc<Mutex<Option<bloom_groups::VerdictReader>>>,
+    unit: Unit,
+    check_units: bool,
+}
+
+#[pymethods]
+impl BloomVerdictReader {
+    #[new]
+    #[pyo3(signature = (path, unit="line", mode="old_both"))]
+    fn new(path: String, unit: &str, mode: &str) -> PyResult<Self> {
+        let unit = parse_unit(unit)?;
+        let mode = parse_mode(mode)?;
+        let reader = bloom_groups::VerdictReader::open(Path::new(&path))
+            .map_err(|e| invalid(e.to_string()))?;
+        Ok(Self {
+            inner: Arc::new(Mutex::new(Some(reader))),
+            unit,
+            check_units: mode != BloomMode::Document,
+        })
+    }
+
+    /// Rows handed out so far.
+    #[getter]
+    fn rows(&self) -> u64 {
+        self.inner
+            .lock()
+            .expect("reader lock")
+            .as_ref()
+            .map_or(0, |r| r.rows)
+    }
+
+    /// The outcomes of the next `len(text)` rows, texts rewritten from their verdicts. An error
+    /// when the verdicts run out or a text does not have the units its verdict was made for.
+    fn next_batch(
+        &self,
+        py: Python<'_>,
+        text: PyArrowType<ArrayData>,
+    ) -> PyResult<PyArrowType<RecordBatch>> {
+        let array = to_array(text.0);
+        let inner = self.inner.clone();
+        let (unit, check_units) = (self.unit, self.check_units);
+        let batch = guarded(py, || {
+            let column = TextColumn::try_new(array.as_ref())?;
+            let mut guard = inner.lock().expect("reader lock");
+            let reader = guard
+                .as_mut()
+                .ok_or_else(|| CoreError::InvalidArgument("reader already finished".into()))?;
+            let first = reader.rows;
+            let mut verdicts = Vec::with_capacity(column.len());
+            for _ in 0..column.len() {
+                match reader.next_verdict()? {
+                    Some(v) => verdicts.push(v),
+                    None => {
+                        return Err(CoreError::InvalidArgument(format!(
+                            "verdicts end at row {}: the shard has more rows than the map saw",
+                            reader.rows
+                        )))
+                    }
+                }
+            }
+            drop(guard);
+            use rayon::prelude::*;
+            let outcomes: Vec<Result<bloom::BloomOutcome, CoreError>> = verdicts
+                .into_par_iter()
+                .enumerate()
+                .with_min_len(64)
+                .map(|(i, v)| {
+                    let text = column.get(i).unwrap_or("");
+                    if check_units {
+                        let units = bloom::split_units(text, unit).len();
+                        if units != v.units as usize {
+                            return Err(CoreError::InvalidArgument(format!(
+                                "row {}: the text has {units} units but its verdict was made for {}; \
+                                 the shard changed between stages",
+                                first + i as u64,
+                                v.units
+                            )));
+                        }
+                    }
+                    Ok(bloom::outcome(text, v, unit))
+                })
+                .collect();
+            let outcomes = outcomes.into_iter().collect::<Result<Vec<_>, _>>()?;
+            outcomes_batch(&outcomes)
+        })?;
+        Ok(PyArrowType(batch))
+    }
+
+    /// Rows read; an error when the file holds verdicts for more rows.
+    fn finish(&self, py: Python<'_>) -> PyResult<u64> {
+        let inner = self.inner.clone();
+        guarded(py, || {
+            let reader = inner
+                .lock()
+                .expect("reader lock")
+                .take()
+                .ok_or_else(|| CoreError::InvalidArgument("reader already finished".into()))?;
+            reader.finish()
+        })
     }
 }
 
@@ -672,6 +892,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<MinhashShardWriter>()?;
     m.add_class::<ExactShardWriter>()?;
     m.add_class::<BloomDedup>()?;
+    m.add_class::<BloomShardWriter>()?;
+    m.add_class::<BloomVerdictReader>()?;
     m.add_function(wrap_pyfunction!(minhash_find_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(cluster_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(exact_reduce_bucket, m)?)?;

@@ -6,6 +6,7 @@
 //! can be a separate process on a separate machine.
 
 pub mod bloom;
+pub mod bloom_groups;
 pub mod exact;
 pub mod hashing;
 pub mod lsh;
