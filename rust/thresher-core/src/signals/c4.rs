@@ -22,7 +22,7 @@ use crate::parallel::map_rows;
 use crate::signals::heuristic_text::{py_splitlines, py_strip, Profile};
 use crate::signals::{SignalBatch, SignalKind, SignalRow, SignalValue};
 use crate::text::english::count_words_and_longest;
-use crate::text::splitters::{count_sentences_english, WordSplitter};
+use crate::text::splitters::{count_sentences_english, count_sentences_in_words, WordSplitter};
 use crate::text::word_memo::WordMemo;
 
 pub struct C4Config {
@@ -159,15 +159,18 @@ pub(crate) struct KeptLine<'a> {
 
 /// The signals and rewritten text, with the kept lines.
 pub(crate) fn measure<'a>(text: &'a str, config: &C4Config) -> (C4Result, Vec<KeptLine<'a>>) {
-    measure_lines(text, &py_splitlines(text), config)
+    measure_lines(text, &py_splitlines(text), None, config)
 }
 
-/// [`measure`] with the text's `splitlines()` given.
+/// [`measure`] with the text's `splitlines()` given, and its English words when known (flattened
+/// (start, end) byte offsets): sentences of the kept lines are then counted from them.
 pub(crate) fn measure_lines<'a>(
     text: &'a str,
     lines: &[&'a str],
+    english_words: Option<&[u32]>,
     config: &C4Config,
 ) -> (C4Result, Vec<KeptLine<'a>>) {
+    let base = text.as_ptr() as usize;
     let original = config.profile == Profile::C4Original;
     let end_marks: &[char] = if original {
         &['.', '?', '!', '"']
@@ -214,14 +217,31 @@ pub(crate) fn measure_lines<'a>(
         if config.filter_policy && phrases & policy != 0 {
             continue;
         }
-        out.sentences += count_sentences_english(&line) as u64;
+        let sentences = match (&line, english_words) {
+            // An unchanged line of the text: its words are those between its ends.
+            (std::borrow::Cow::Borrowed(l), Some(bounds)) => {
+                let start = (l.as_ptr() as usize - base) as u32;
+                let end = start + l.len() as u32;
+                let (pairs, _) = bounds.as_chunks::<2>();
+                let first = pairs.partition_point(|w| w[0] < start);
+                let last = first + pairs[first..].partition_point(|w| w[1] <= end);
+                count_sentences_in_words(text, &bounds[2 * first..2 * last])
+            }
+            _ => count_sentences_english(&line),
+        };
+        out.sentences += sentences as u64;
         kept.push(line);
     }
     out.lines_kept = kept.len() as u64;
     let joined = kept.join("\n");
     let stripped = py_strip(&joined);
     let lead = stripped.as_ptr() as usize - joined.as_ptr() as usize;
-    out.text = stripped.to_string();
+    let len = stripped.len();
+    out.text = if len == joined.len() {
+        joined
+    } else {
+        joined[lead..lead + len].to_string()
+    };
     out.text_modified = out.text != text;
     let mut at = 0usize;
     let lines = kept

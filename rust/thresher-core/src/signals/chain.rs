@@ -318,7 +318,9 @@ impl HeuristicChain {
                     ChainKind::C4(config) => {
                         let mut lines = Vec::new();
                         cache.lines(text, &mut lines);
-                        let (mut result, kept) = c4::measure_lines(text, &lines, config);
+                        let english =
+                            cache.bounds[WordCache::slot(WordSplitter::SpacyEnglish)].as_deref();
+                        let (mut result, kept) = c4::measure_lines(text, &lines, english, config);
                         if result.text_modified && !(result.lorem_ipsum || result.curly_bracket) {
                             let new_text = std::mem::take(&mut result.text);
                             let mut carried = WordCache::default();

@@ -165,6 +165,27 @@ pub fn count_sentences_english(text: &str) -> usize {
     })
 }
 
+/// [`count_sentences_english`] of a stripped line from its words, given as flattened (start, end)
+/// byte offsets into `text` under the English splitter: the whitespace tokens are the gaps
+/// between words (a single `' '` after a chunk belongs to it), so nothing is split again.
+pub(crate) fn count_sentences_in_words(text: &str, words: &[u32]) -> usize {
+    let mut state = SentenceState::default();
+    let mut prev_end: Option<usize> = None;
+    for w in words.chunks_exact(2) {
+        let (start, end) = (w[0] as usize, w[1] as usize);
+        if let Some(prev) = prev_end {
+            let gap = &text[prev..start];
+            let space = gap.strip_prefix(' ').unwrap_or(gap);
+            if !space.is_empty() {
+                state.token(space, true);
+            }
+        }
+        state.token(&text[start..end], false);
+        prev_end = Some(end);
+    }
+    state.sentences
+}
+
 #[derive(Default)]
 struct SentenceState {
     sentences: usize,
@@ -179,8 +200,14 @@ impl SentenceState {
             self.any_token = true;
             self.sentences = 1;
         }
-        let is_final = !is_space && is_sentence_final(text);
-        let is_punct = !is_space && is_punct_token(text);
+        // A token starting with an ASCII letter or digit is neither a final mark nor punctuation.
+        let word_like = is_space
+            || text
+                .as_bytes()
+                .first()
+                .is_some_and(u8::is_ascii_alphanumeric);
+        let is_final = !word_like && is_sentence_final(text);
+        let is_punct = !word_like && is_punct_token(text);
         if self.seen_final && !is_punct && !is_final {
             self.sentences += 1;
             self.seen_final = false;
@@ -260,6 +287,33 @@ mod tests {
             words(WordSplitter::Whitespace, " a\u{1c}b\u{a0}c\n"),
             vec!["a", "b", "c"]
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Sentences counted from a line's words equal those counted by splitting the line.
+        #[test]
+        fn sentences_from_words_equal_a_fresh_count(
+            line in r#"([A-Za-z]{1,6}|[0-9]{1,3}|Mr\.|U\.S\.|[.!?,;:'"()\-…]|\.\.\.|  | |\t|\u{a0}|\u{3000}|é|。){1,30}"#,
+        ) {
+            let line = line.trim_matches(crate::text::english::is_py_space);
+            let mut words = Vec::new();
+            WordSplitter::SpacyEnglish.split(line, &mut words);
+            let base = line.as_ptr() as usize;
+            let bounds: Vec<u32> = words
+                .iter()
+                .flat_map(|w| {
+                    let s = (w.as_ptr() as usize - base) as u32;
+                    [s, s + w.len() as u32]
+                })
+                .collect();
+            proptest::prop_assert_eq!(
+                count_sentences_in_words(line, &bounds),
+                count_sentences_english(line),
+                "{:?}", line
+            );
+        }
     }
 
     #[test]
