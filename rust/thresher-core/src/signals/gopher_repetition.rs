@@ -164,9 +164,7 @@ const BASE: u64 = 0x1F3D_5B79_A3C1_E4F7;
 struct WordWindows {
     prefix: Vec<u64>,
     pow: [u64; 11],
-    /// Code points of each word.
-    lens: Vec<usize>,
-    /// Prefix sums of `lens`.
+    /// Prefix sums of the words' lengths in code points.
     len_prefix: Vec<usize>,
 }
 
@@ -177,8 +175,6 @@ impl WordWindows {
         self.prefix.clear();
         self.prefix.reserve(words.len() + 1);
         self.prefix.push(0u64);
-        self.lens.clear();
-        self.lens.reserve(words.len());
         self.len_prefix.clear();
         self.len_prefix.reserve(words.len() + 1);
         self.len_prefix.push(0);
@@ -190,7 +186,6 @@ impl WordWindows {
                 .wrapping_add(word_hash(text.as_bytes(), w));
             self.prefix.push(acc);
             let l = if ascii { w.len() } else { char_len(w) };
-            self.lens.push(l);
             chars += l;
             self.len_prefix.push(chars);
         }
@@ -200,6 +195,12 @@ impl WordWindows {
                 self.pow[k] = self.pow[k - 1].wrapping_mul(BASE);
             }
         }
+    }
+
+    /// Number of words.
+    #[inline]
+    fn len(&self) -> usize {
+        self.prefix.len() - 1
     }
 
     #[inline]
@@ -303,7 +304,7 @@ fn may_repeat(prev: Option<&[bool]>, i: usize) -> bool {
 }
 
 fn find_repeats(w: &WordWindows, table: &mut WindowIds, longest_ties: bool, out: &mut Repeats) {
-    let total = w.lens.len();
+    let total = w.len();
     out.top = [None; 3];
     for n in 2..=5usize {
         let windows = (total + 1).saturating_sub(n);
@@ -386,32 +387,39 @@ fn top_ngram_chars(w: &WordWindows, repeats: &Repeats, n: usize, word_chars_only
 
 /// datatrove `find_all_duplicate`: characters of repeated n-grams, scanning left to right and jumping
 /// past each repeat so overlapping repeats are not counted twice. Only windows whose first and last
-/// 5-grams both repeat can repeat, so only those are hashed.
+/// 5-grams both repeat can repeat: the scan visits those (`starts5`, the windows whose 5-gram
+/// repeats, in order) and passes over the others, which it would only have stepped across.
 fn dup_ngram_chars_greedy(
     w: &WordWindows,
     repeats: &Repeats,
+    starts5: &[u32],
     n: usize,
     seen: &mut KeyIds,
 ) -> usize {
-    let total = w.lens.len();
-    let repeated5 = repeats.repeated_windows[3];
-    if total < n || repeated5 == 0 {
+    let total = w.len();
+    if total < n || starts5.is_empty() {
         return 0;
     }
     let multi5 = &repeats.multi[3];
-    seen.reset(repeated5);
+    seen.reset(starts5.len());
     let mut repeated = 0;
     let mut idx = 0;
-    while idx + n <= total {
-        if !(multi5[idx] && multi5[idx + n - 5]) {
-            idx += 1;
+    for &start in starts5 {
+        let i = start as usize;
+        if i < idx {
+            continue; // inside the last repeat
+        }
+        if i + n > total {
+            break;
+        }
+        if !multi5[i + n - 5] {
             continue;
         }
-        if seen.id_of(w.key(idx, n)).1 {
-            idx += 1;
+        if seen.id_of(w.key(i, n)).1 {
+            idx = i + 1;
         } else {
-            repeated += w.chars(idx, n);
-            idx += n;
+            repeated += w.chars(i, n);
+            idx = i + n;
         }
     }
     repeated
@@ -420,7 +428,7 @@ fn dup_ngram_chars_greedy(
 /// DCLM: characters of the words covered by any n-gram that occurs more than once (first
 /// occurrence included), each word counted once.
 fn dup_ngram_chars_covered(w: &WordWindows, n: usize) -> usize {
-    let total = w.lens.len();
+    let total = w.len();
     if total < n {
         return 0;
     }
@@ -436,7 +444,7 @@ fn dup_ngram_chars_covered(w: &WordWindows, n: usize) -> usize {
     }
     covered
         .iter()
-        .zip(&w.lens)
+        .zip(w.len_prefix.windows(2).map(|p| p[1] - p[0]))
         .filter(|(c, _)| **c)
         .map(|(_, l)| l)
         .sum()
@@ -445,7 +453,7 @@ fn dup_ngram_chars_covered(w: &WordWindows, n: usize) -> usize {
 /// dolma: characters of every occurrence of every repeated n-gram (overlaps counted again), over the
 /// characters of all n-grams.
 fn dup_ngram_fraction_all(w: &WordWindows, n: usize) -> f64 {
-    let total = w.lens.len();
+    let total = w.len();
     if total < n {
         return 0.0;
     }
@@ -472,6 +480,8 @@ pub struct RepetitionScratch {
     window_ids: WindowIds,
     windows: WordWindows,
     repeats: Repeats,
+    /// Windows whose 5-gram repeats.
+    starts5: Vec<u32>,
     /// Paragraph and line slices (kept empty between documents, only their capacity reused).
     pieces: Vec<&'static str>,
     lines: Vec<&'static str>,
@@ -574,11 +584,21 @@ pub fn measure_words(
             _ => ratio(top_ngram_chars(windows, repeats, n, false), chars),
         };
     }
+    let starts5 = &mut scratch.starts5;
+    starts5.clear();
+    starts5.extend(
+        (0u32..)
+            .zip(&repeats.multi[3])
+            .filter_map(|(i, &m)| m.then_some(i)),
+    );
     for (k, &n) in DUP_NGRAMS.iter().enumerate() {
         out.dup_ngram_char_frac[k] = match profile {
             Profile::Dclm => ratio(dup_ngram_chars_covered(windows, n), word_chars),
             Profile::Dolma => dup_ngram_fraction_all(windows, n),
-            _ => ratio(dup_ngram_chars_greedy(windows, repeats, n, table), chars),
+            _ => ratio(
+                dup_ngram_chars_greedy(windows, repeats, starts5, n, table),
+                chars,
+            ),
         };
     }
     out
