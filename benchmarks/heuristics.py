@@ -161,13 +161,21 @@ FINEWEB_CHAIN = [
 clock = time.process_time
 
 
-def time_thresher(table: pa.Table, repeats: int, steps: list[dict] | None = None) -> float:
+def time_thresher(table: pa.Table, repeats: int, steps: list[dict] | None = None, fuse: bool = True) -> float:
+    """Median CPU seconds of the chain's step-chain over `table` in batches (what a task does per
+    shard, without the file reading and writing)."""
+    from thresher.chain import StepChain
+    from thresher.stages import build_steps
+
     pipeline = Pipeline.from_steps(steps or FINEWEB_CHAIN)
-    pipeline.run_table(table.slice(0, 64))  # warm-up: tables built, code paged in
+    chain = StepChain(build_steps(pipeline.config), "text", validate_input=True, fuse_heuristics=fuse)
+    batches = table.to_batches(max_chunksize=pipeline.config.input.batch_rows)
+    chain.run(batches[0].slice(0, 64))  # warm-up: tables and patterns built, code paged in
     times = []
     for _ in range(repeats):
         t0 = clock()
-        pipeline.run_table(table)
+        for batch in batches:
+            chain.run(batch)
         times.append(clock() - t0)
     return statistics.median(times)
 
@@ -209,6 +217,7 @@ def main() -> None:
     parser.add_argument("--datatrove-sample", type=int, default=300, help="documents datatrove is timed on")
     parser.add_argument("--show", type=int, default=20, help="disagreements printed per filter")
     parser.add_argument("--skip-agreement", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved datatrove/Thresher parts of the sample")
     parser.add_argument(
         "--dump-corpus",
         metavar="FILE",
@@ -232,11 +241,13 @@ def main() -> None:
         agreement(table, args.show)
 
     print("\n== FineWeb chain speed, one core (RAYON_NUM_THREADS=1, CPU time of this process) ==")
-    ours = time_thresher(table, repeats=3)
-    print(f"thresher:  {table.num_rows / ours:10.0f} docs/s  {mb / ours:7.1f} MB/s  (median of 3, all documents)")
+    ours = time_thresher(table, repeats=5)
+    print(f"thresher:  {table.num_rows / ours:10.0f} docs/s  {mb / ours:7.1f} MB/s  (median of 5, all documents)")
     for step in FINEWEB_CHAIN:
         alone = time_thresher(table, repeats=3, steps=[step])
         print(f"  {step['type']:<18} alone on all documents: {alone:6.2f} s  {mb / alone:7.1f} MB/s")
+    unfused = time_thresher(table, repeats=3, fuse=False)
+    print(f"  the chain step by step (no fused run): {table.num_rows / unfused:8.0f} docs/s  {mb / unfused:7.1f} MB/s")
     if args.full:
         sample = table
         note = "all documents"
@@ -244,18 +255,25 @@ def main() -> None:
         step = max(1, table.num_rows // args.datatrove_sample)
         sample = table.take(list(range(0, table.num_rows, step)))
         note = f"every {step}th document ({sample.num_rows}); --full times all of them"
-    sample_mb = sum(len(t.encode()) for t in sample["text"].to_pylist()) / 1e6
-    theirs = time_datatrove(sample)
+    # The machine's speed drifts over minutes: datatrove and Thresher are timed on the same part of
+    # the sample in turn, round after round, and the ratio of each round is taken.
+    rounds = max(1, args.rounds)
+    ratios, dt_rates = [], []
+    print(f"side by side on {note}, in {rounds} interleaved parts:")
+    for r in range(rounds):
+        part = sample.take(list(range(r, sample.num_rows, rounds)))
+        theirs = time_datatrove(part)
+        ours_part = time_thresher(part, repeats=7)
+        ratios.append(theirs / ours_part)
+        dt_rates.append(part.num_rows / theirs)
+        print(
+            f"  part {r + 1}: {part.num_rows} docs, datatrove {part.num_rows / theirs:6.1f} docs/s, "
+            f"thresher {part.num_rows / ours_part:7.0f} docs/s: {theirs / ours_part:5.0f}x"
+        )
     print(
-        f"datatrove: {sample.num_rows / theirs:10.1f} docs/s  {sample_mb / theirs:7.2f} MB/s  "
-        f"(one pass over a subsample: {note})"
-    )
-    ours_sample = time_thresher(sample, repeats=3)
-    print(f"thresher on the same subsample: {sample.num_rows / ours_sample:10.0f} docs/s")
-    print(f"ratio (docs/s, same subsample): {theirs / ours_sample:8.0f}x")
-    print(
-        f"ratio (docs/s, thresher on all documents vs datatrove subsample): "
-        f"{(table.num_rows / ours) / (sample.num_rows / theirs):8.0f}x"
+        f"datatrove: {statistics.median(dt_rates):10.1f} docs/s (median of parts); "
+        f"ratio (docs/s, same documents): median {statistics.median(ratios):.0f}x "
+        f"(parts: {', '.join(f'{x:.0f}x' for x in ratios)})"
     )
 
 

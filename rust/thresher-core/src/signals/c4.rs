@@ -167,10 +167,9 @@ pub(crate) fn measure<'a>(text: &'a str, config: &C4Config) -> (C4Result, Vec<Ke
 pub(crate) fn measure_lines<'a>(
     text: &'a str,
     lines: &[&'a str],
-    english_words: Option<&[u32]>,
+    english_words: Option<&[&str]>,
     config: &C4Config,
 ) -> (C4Result, Vec<KeptLine<'a>>) {
-    let base = text.as_ptr() as usize;
     let original = config.profile == Profile::C4Original;
     let end_marks: &[char] = if original {
         &['.', '?', '!', '"']
@@ -219,13 +218,8 @@ pub(crate) fn measure_lines<'a>(
         }
         let sentences = match (&line, english_words) {
             // An unchanged line of the text: its words are those between its ends.
-            (std::borrow::Cow::Borrowed(l), Some(bounds)) => {
-                let start = (l.as_ptr() as usize - base) as u32;
-                let end = start + l.len() as u32;
-                let (pairs, _) = bounds.as_chunks::<2>();
-                let first = pairs.partition_point(|w| w[0] < start);
-                let last = first + pairs[first..].partition_point(|w| w[1] <= end);
-                count_sentences_in_words(text, &bounds[2 * first..2 * last])
+            (std::borrow::Cow::Borrowed(l), Some(words)) => {
+                count_sentences_in_words(l, words_within(words, l))
             }
             _ => count_sentences_english(&line),
         };
@@ -260,6 +254,15 @@ pub(crate) fn measure_lines<'a>(
     (out, lines)
 }
 
+/// The run of `words` (slices of one text, in order) that lie within `part`, a slice of the same
+/// text.
+fn words_within<'w, 'a>(words: &'w [&'a str], part: &str) -> &'w [&'a str] {
+    let (start, end) = (part.as_ptr() as usize, part.as_ptr() as usize + part.len());
+    let first = words.partition_point(|w| (w.as_ptr() as usize) < start);
+    let last = first + words[first..].partition_point(|w| w.as_ptr() as usize + w.len() <= end);
+    &words[first..last]
+}
+
 /// Passes the word splits of `original` that `memo` holds on to the rewritten text: words never
 /// span a line break, so the rewritten text's words are those of its kept lines (split afresh
 /// only where citations were cut out of a line). The next step (FineWeb) then finds them.
@@ -269,19 +272,24 @@ fn carry_words(memo: &WordMemo, original: &str, result: &C4Result, kept: &[KeptL
         let Some(bounds) = memo.get(splitter, original) else {
             continue;
         };
+        let words: Vec<&str> = bounds
+            .chunks_exact(2)
+            .map(|b| &original[b[0] as usize..b[1] as usize])
+            .collect();
         let mut carried = Vec::new();
-        carry_bounds(original, &bounds, kept, splitter, &mut carried);
+        carry_bounds(original, &words, kept, splitter, &mut carried);
         memo.insert(splitter, &result.text, carried.into());
     }
 }
 
 /// The word boundaries of the rewritten text (flattened (start, end) byte offsets into it) from
-/// `bounds`, those of `original` under `splitter`: a kept line that is a slice of the original
-/// keeps its words, shifted; a line that lost citations is split afresh. Appends to `carried`.
-/// `splitter` must not find words across line breaks (the English and whitespace splitters).
+/// `words`, those of `original` (slices of it, in order) under `splitter`: a kept line that is a
+/// slice of the original keeps its words, shifted; a line that lost citations is split afresh.
+/// Appends to `carried`. `splitter` must not find words across line breaks (the English and
+/// whitespace splitters).
 pub(crate) fn carry_bounds(
     original: &str,
-    bounds: &[u32],
+    words: &[&str],
     kept: &[KeptLine<'_>],
     splitter: WordSplitter,
     carried: &mut Vec<u32>,
@@ -292,20 +300,18 @@ pub(crate) fn carry_bounds(
         (p >= base && p + s.len() <= base + original.len()).then_some(p - base)
     };
     let mut fresh = Vec::new();
-    let (words, _) = bounds.as_chunks::<2>();
     for kept_line in kept {
         let shift = kept_line.start_in_rewritten;
         let origin = match &kept_line.line {
-            std::borrow::Cow::Borrowed(line) => within_original(line),
+            std::borrow::Cow::Borrowed(line) => within_original(line).map(|start| (start, *line)),
             std::borrow::Cow::Owned(_) => None,
         };
         match origin {
-            Some(start) => {
-                let (start, end) = (start as u32, (start + kept_line.line.len()) as u32);
-                let first = words.partition_point(|w| w[0] < start);
-                for w in words[first..].iter().take_while(|w| w[1] <= end) {
-                    carried.push((w[0] as i64 - start as i64 + shift) as u32);
-                    carried.push((w[1] as i64 - start as i64 + shift) as u32);
+            Some((start, line)) => {
+                for w in words_within(words, line) {
+                    let s = (w.as_ptr() as usize - base) as i64 - start as i64 + shift;
+                    carried.push(s as u32);
+                    carried.push((s + w.len() as i64) as u32);
                 }
             }
             None => {

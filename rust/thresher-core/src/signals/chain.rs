@@ -164,51 +164,99 @@ struct RowOut {
     text: Option<String>,
 }
 
-/// Word boundaries of the current text, per splitter (flattened (start, end) byte offsets), split
-/// on first use; and its `splitlines()` (Gopher quality and C4 both read them).
+/// The words of a text under one splitter: slices while it is the row's own text, byte offsets
+/// (flattened (start, end)) into a text a step rewrote.
+enum Words<'a> {
+    Slices(Vec<&'a str>),
+    Bounds(Vec<u32>),
+}
+
+/// Words per splitter and `splitlines()` of a row's current text, found on first use: Gopher
+/// repetition, Gopher quality and FineWeb read the same words, Gopher quality and C4 the same lines.
 #[derive(Default)]
-struct WordCache {
-    bounds: [Option<Vec<u32>>; 3],
+struct TextCache<'a> {
+    words: [Option<Words<'a>>; 3],
     lines: Option<Vec<[u32; 2]>>,
 }
 
-impl WordCache {
-    fn slot(splitter: WordSplitter) -> usize {
-        match splitter {
-            WordSplitter::SpacyEnglish => 0,
-            WordSplitter::Uax29 => 1,
-            WordSplitter::Whitespace => 2,
-        }
-    }
-
-    /// Fills `out` with the words of `text` (the text this cache belongs to) under `splitter`.
-    fn words<'t>(&mut self, text: &'t str, splitter: WordSplitter, out: &mut Vec<&'t str>) {
-        let slot = &mut self.bounds[Self::slot(splitter)];
-        if let Some(bounds) = slot {
-            out.clear();
-            out.extend(
-                bounds
-                    .chunks_exact(2)
-                    .map(|b| &text[b[0] as usize..b[1] as usize]),
-            );
-            return;
-        }
-        splitter.split(text, out);
-        if text.len() <= u32::MAX as usize {
-            let base = text.as_ptr() as usize;
-            let mut bounds = Vec::with_capacity(out.len() * 2);
-            for w in out.iter() {
-                let start = (w.as_ptr() as usize - base) as u32;
-                bounds.push(start);
-                bounds.push(start + w.len() as u32);
-            }
-            *slot = Some(bounds);
-        }
+fn slot(splitter: WordSplitter) -> usize {
+    match splitter {
+        WordSplitter::SpacyEnglish => 0,
+        WordSplitter::Uax29 => 1,
+        WordSplitter::Whitespace => 2,
     }
 }
 
-impl WordCache {
-    /// Fills `out` with the `splitlines()` of `text` (the text this cache belongs to).
+fn to_bounds(text: &str, words: &[&str]) -> Vec<u32> {
+    let base = text.as_ptr() as usize;
+    let mut bounds = Vec::with_capacity(words.len() * 2);
+    for w in words {
+        let start = (w.as_ptr() as usize - base) as u32;
+        bounds.push(start);
+        bounds.push(start + w.len() as u32);
+    }
+    bounds
+}
+
+impl<'a> TextCache<'a> {
+    /// The words of `text` (this cache's text) under `splitter`, split now if no step has yet;
+    /// `own` is the same text borrowed for the row's lifetime while it is the row's input.
+    fn words<'s>(
+        &'s mut self,
+        text: &'s str,
+        own: Option<&'a str>,
+        splitter: WordSplitter,
+        buf: &'s mut Vec<&'s str>,
+    ) -> &'s [&'s str] {
+        let entry = &mut self.words[slot(splitter)];
+        if entry.is_none() {
+            *entry = Some(match own {
+                Some(own) => {
+                    let mut words = Vec::new();
+                    splitter.split(own, &mut words);
+                    Words::Slices(words)
+                }
+                None if text.len() <= u32::MAX as usize => {
+                    splitter.split(text, buf);
+                    Words::Bounds(to_bounds(text, buf))
+                }
+                None => {
+                    splitter.split(text, buf);
+                    return buf;
+                }
+            });
+        }
+        Self::view(entry.as_ref().expect("filled above"), text, buf)
+    }
+
+    /// The words under `splitter` if a step has split them.
+    fn known_words<'s>(
+        &'s self,
+        text: &'s str,
+        splitter: WordSplitter,
+        buf: &'s mut Vec<&'s str>,
+    ) -> Option<&'s [&'s str]> {
+        self.words[slot(splitter)]
+            .as_ref()
+            .map(|words| Self::view(words, text, buf))
+    }
+
+    fn view<'s>(words: &'s Words<'a>, text: &'s str, buf: &'s mut Vec<&'s str>) -> &'s [&'s str] {
+        match words {
+            Words::Slices(slices) => slices,
+            Words::Bounds(bounds) => {
+                buf.clear();
+                buf.extend(
+                    bounds
+                        .chunks_exact(2)
+                        .map(|b| &text[b[0] as usize..b[1] as usize]),
+                );
+                buf
+            }
+        }
+    }
+
+    /// Fills `out` with the `splitlines()` of `text` (this cache's text).
     fn lines<'t>(&mut self, text: &'t str, out: &mut Vec<&'t str>) {
         if let Some(bounds) = &self.lines {
             out.clear();
@@ -282,55 +330,58 @@ impl HeuristicChain {
         }
     }
 
-    fn run_row(&self, original: &str, scratch: &mut Scratch) -> RowOut {
-        let mut current: Cow<'_, str> = Cow::Borrowed(original);
-        let mut cache = WordCache::default();
+    fn run_row<'a>(&self, original: &'a str, scratch: &mut Scratch) -> RowOut {
+        let mut current: Cow<'a, str> = Cow::Borrowed(original);
+        // The row's own text while no step has rewritten it.
+        let mut own = Some(original);
+        let mut cache = TextCache::default();
         let mut measured = Vec::with_capacity(self.steps.len());
         let mut dropped = None;
         for (k, step) in self.steps.iter().enumerate() {
             // A rewriting step's new text and its words, adopted if the row is kept.
-            let mut rewritten: Option<(String, WordCache)> = None;
+            let mut rewritten: Option<(String, TextCache<'a>)> = None;
             let m = {
                 let text: &str = &current;
-                let mut words = Vec::new();
+                let mut buf = Vec::new();
                 match &step.kind {
                     ChainKind::GopherRepetition(config) => {
-                        cache.words(text, config.word_splitter(), &mut words);
+                        let words = cache.words(text, own, config.word_splitter(), &mut buf);
                         Measured::Repetition(gopher_repetition::measure_words(
                             text,
-                            &words,
+                            words,
                             config,
                             &mut scratch.repetition,
                         ))
                     }
                     ChainKind::GopherQuality(config) => {
-                        cache.words(text, config.word_splitter(), &mut words);
                         let mut lines = Vec::new();
                         cache.lines(text, &mut lines);
+                        let words = cache.words(text, own, config.word_splitter(), &mut buf);
                         Measured::Quality(gopher_quality::measure_words_lines(
-                            text, &words, &lines, config,
+                            text, words, &lines, config,
                         ))
                     }
                     ChainKind::Fineweb(config) => {
-                        cache.words(text, config.splitter, &mut words);
-                        Measured::Fineweb(fineweb::measure_words(text, words.len(), config))
+                        let count = cache.words(text, own, config.splitter, &mut buf).len();
+                        Measured::Fineweb(fineweb::measure_words(text, count, config))
                     }
                     ChainKind::C4(config) => {
                         let mut lines = Vec::new();
                         cache.lines(text, &mut lines);
-                        let english =
-                            cache.bounds[WordCache::slot(WordSplitter::SpacyEnglish)].as_deref();
+                        let english = cache.known_words(text, WordSplitter::SpacyEnglish, &mut buf);
                         let (mut result, kept) = c4::measure_lines(text, &lines, english, config);
                         if result.text_modified && !(result.lorem_ipsum || result.curly_bracket) {
                             let new_text = std::mem::take(&mut result.text);
-                            let mut carried = WordCache::default();
+                            let mut carried = TextCache::default();
                             // Words never span a line break under these two splitters.
                             for splitter in [WordSplitter::SpacyEnglish, WordSplitter::Whitespace] {
-                                let slot = WordCache::slot(splitter);
-                                if let Some(bounds) = &cache.bounds[slot] {
-                                    let mut out = Vec::with_capacity(bounds.len());
-                                    c4::carry_bounds(text, bounds, &kept, splitter, &mut out);
-                                    carried.bounds[slot] = Some(out);
+                                let mut words_buf = Vec::new();
+                                if let Some(words) =
+                                    cache.known_words(text, splitter, &mut words_buf)
+                                {
+                                    let mut out = Vec::with_capacity(words.len() * 2);
+                                    c4::carry_bounds(text, words, &kept, splitter, &mut out);
+                                    carried.words[slot(splitter)] = Some(Words::Bounds(out));
                                 }
                             }
                             rewritten = Some((new_text, carried));
@@ -342,7 +393,7 @@ impl HeuristicChain {
                         let mut result = refinedweb::measure_text(text, config);
                         if result.text_modified {
                             rewritten =
-                                Some((std::mem::take(&mut result.text), WordCache::default()));
+                                Some((std::mem::take(&mut result.text), TextCache::default()));
                         }
                         result.text = String::new();
                         Measured::Refinedweb(result)
@@ -361,6 +412,7 @@ impl HeuristicChain {
             }
             if let Some((text, words)) = rewritten {
                 current = Cow::Owned(text);
+                own = None;
                 cache = words;
             }
         }

@@ -165,23 +165,24 @@ pub fn count_sentences_english(text: &str) -> usize {
     })
 }
 
-/// [`count_sentences_english`] of a stripped line from its words, given as flattened (start, end)
-/// byte offsets into `text` under the English splitter: the whitespace tokens are the gaps
-/// between words (a single `' '` after a chunk belongs to it), so nothing is split again.
-pub(crate) fn count_sentences_in_words(text: &str, words: &[u32]) -> usize {
+/// [`count_sentences_english`] of a stripped line from its words under the English splitter
+/// (slices of `line`, in order): the whitespace tokens are the gaps between words (a single `' '`
+/// after a chunk belongs to it), so nothing is split again.
+pub(crate) fn count_sentences_in_words(line: &str, words: &[&str]) -> usize {
+    let base = line.as_ptr() as usize;
     let mut state = SentenceState::default();
     let mut prev_end: Option<usize> = None;
-    for w in words.chunks_exact(2) {
-        let (start, end) = (w[0] as usize, w[1] as usize);
+    for w in words {
+        let start = w.as_ptr() as usize - base;
         if let Some(prev) = prev_end {
-            let gap = &text[prev..start];
+            let gap = &line[prev..start];
             let space = gap.strip_prefix(' ').unwrap_or(gap);
             if !space.is_empty() {
                 state.token(space, true);
             }
         }
-        state.token(&text[start..end], false);
-        prev_end = Some(end);
+        state.token(w, false);
+        prev_end = Some(start + w.len());
     }
     state.sentences
 }
@@ -300,16 +301,8 @@ mod tests {
             let line = line.trim_matches(crate::text::english::is_py_space);
             let mut words = Vec::new();
             WordSplitter::SpacyEnglish.split(line, &mut words);
-            let base = line.as_ptr() as usize;
-            let bounds: Vec<u32> = words
-                .iter()
-                .flat_map(|w| {
-                    let s = (w.as_ptr() as usize - base) as u32;
-                    [s, s + w.len() as u32]
-                })
-                .collect();
             proptest::prop_assert_eq!(
-                count_sentences_in_words(line, &bounds),
+                count_sentences_in_words(line, &words),
                 count_sentences_english(line),
                 "{:?}", line
             );
