@@ -119,18 +119,19 @@ fn split_newline_runs<'a>(s: &'a str, out: &mut Vec<&'a str>) {
     out.push(&s[start..]);
 }
 
-/// The 64-bit hash of a word (a slice of `text`) that the n-gram keys are built from. Words of up
-/// to 7 bytes, most of them, are packed with their length into one integer and mixed by a
-/// bijection, so distinct short words never collide; longer ones go through XXH3.
+/// The 64-bit hash of a word (a slice of `text`) that the n-gram keys are built from, and its
+/// length in code points. Words of up to 7 bytes, most of them, are read with one 8-byte load,
+/// packed with their length into one integer and mixed by a bijection, so distinct short words
+/// never collide; longer ones go through XXH3.
 #[inline]
-fn word_hash(text: &[u8], w: &str) -> u64 {
+fn word_hash_and_chars(text: &[u8], w: &str) -> (u64, usize) {
     let len = w.len();
     if len > 7 {
-        return hash_str(w);
+        return (hash_str(w), char_len(w));
     }
     let off = (w.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
     let packed = match text.get(off..off.wrapping_add(8)) {
-        // Eight bytes from the word's start, masked to the word (one load).
+        // Eight bytes from the word's start, masked to the word.
         Some(eight) if off.wrapping_add(len) <= text.len() => {
             u64::from_le_bytes(eight.try_into().expect("8 bytes")) & ((1u64 << (8 * len)) - 1)
         }
@@ -140,7 +141,10 @@ fn word_hash(text: &[u8], w: &str) -> u64 {
             u64::from_le_bytes(buf)
         }
     };
-    fmix64(packed | (len as u64) << 56)
+    // UTF-8 continuation bytes (10xxxxxx) are not characters.
+    let continuation = packed & !(packed << 1) & 0x8080_8080_8080_8080;
+    let chars = len - continuation.count_ones() as usize;
+    (fmix64(packed | (len as u64) << 56), chars)
 }
 
 /// MurmurHash3's 64-bit finaliser: a bijection that spreads every input bit.
@@ -169,9 +173,8 @@ struct WordWindows {
 }
 
 impl WordWindows {
-    /// Refills the buffers from `words`, slices of `text`; `ascii` says every word is ASCII
-    /// (lengths are then byte lengths).
-    fn fill(&mut self, text: &str, words: &[&str], ascii: bool) {
+    /// Refills the buffers from `words`, slices of `text`.
+    fn fill(&mut self, text: &str, words: &[&str]) {
         self.prefix.clear();
         self.prefix.reserve(words.len() + 1);
         self.prefix.push(0u64);
@@ -181,11 +184,9 @@ impl WordWindows {
         let mut acc = 0u64;
         let mut chars = 0usize;
         for w in words {
-            acc = acc
-                .wrapping_mul(BASE)
-                .wrapping_add(word_hash(text.as_bytes(), w));
+            let (hash, l) = word_hash_and_chars(text.as_bytes(), w);
+            acc = acc.wrapping_mul(BASE).wrapping_add(hash);
             self.prefix.push(acc);
-            let l = if ascii { w.len() } else { char_len(w) };
             chars += l;
             self.len_prefix.push(chars);
         }
@@ -217,22 +218,18 @@ impl WordWindows {
 
 /// Distinct n-gram keys of one document with their count and first window: open addressing over
 /// 8-byte slots (a 32-bit fingerprint of the key and the entry's index), so the table of a
-/// typical document fits in the first-level cache; the full key in the entry settles a
-/// fingerprint match.
+/// typical document fits in the first-level cache; the full key of the entry settles a
+/// fingerprint match. Counts sit in an array of their own, which the pass that marks repeated
+/// windows reads at random.
 #[derive(Default)]
 struct WindowIds {
     /// `fingerprint << 32 | (entry index + 1)`; 0 is an empty slot.
     slots: Vec<u64>,
     mask: usize,
     shift: u32,
-    entries: Vec<WindowEntry>,
-}
-
-#[derive(Clone, Copy)]
-struct WindowEntry {
-    key: u64,
-    count: u32,
-    first: u32,
+    keys: Vec<u64>,
+    counts: Vec<u32>,
+    firsts: Vec<u32>,
 }
 
 impl WindowIds {
@@ -245,7 +242,9 @@ impl WindowIds {
         self.slots[..size].fill(0);
         self.mask = size - 1;
         self.shift = 64 - size.trailing_zeros();
-        self.entries.clear();
+        self.keys.clear();
+        self.counts.clear();
+        self.firsts.clear();
     }
 
     /// Counts one occurrence of `key` at `window`; returns its entry index.
@@ -257,20 +256,17 @@ impl WindowIds {
         loop {
             let value = self.slots[slot];
             if value == 0 {
-                let id = self.entries.len() as u32;
-                self.entries.push(WindowEntry {
-                    key,
-                    count: 1,
-                    first: window,
-                });
+                let id = self.keys.len() as u32;
+                self.keys.push(key);
+                self.counts.push(1);
+                self.firsts.push(window);
                 self.slots[slot] = fingerprint << 32 | u64::from(id + 1);
                 return id;
             }
             if value >> 32 == fingerprint {
                 let id = (value as u32) - 1;
-                let entry = &mut self.entries[id as usize];
-                if entry.key == key {
-                    entry.count += 1;
+                if self.keys[id as usize] == key {
+                    self.counts[id as usize] += 1;
                     return id;
                 }
             }
@@ -330,12 +326,12 @@ fn find_repeats(w: &WordWindows, table: &mut WindowIds, longest_ties: bool, out:
         } else {
             class.resize(windows, NOT_COUNTED);
         }
-        let entries = &table.entries;
+        let counts = &table.counts;
         multi.clear();
         multi.extend(
             class
                 .iter()
-                .map(|&id| id != NOT_COUNTED && entries[id as usize].count >= 2),
+                .map(|&id| counts.get(id as usize).is_some_and(|&c| c >= 2)),
         );
         out.repeated_windows[n - 2] = multi.iter().filter(|&&m| m).count();
         if n > 4 || windows == 0 {
@@ -344,18 +340,21 @@ fn find_repeats(w: &WordWindows, table: &mut WindowIds, longest_ties: bool, out:
         // The most frequent n-gram; entries are in order of first sight, so the first of equals
         // is the earliest (DCLM: the longest, then the earliest).
         let mut best: Option<(u32, u32, usize)> = None;
-        for e in entries.iter().filter(|e| e.count >= 2) {
+        for (&count, &first) in counts.iter().zip(&table.firsts) {
+            if count < 2 {
+                continue;
+            }
             let chars = if longest_ties {
-                w.chars(e.first as usize, n)
+                w.chars(first as usize, n)
             } else {
                 0
             };
             let better = match best {
                 None => true,
-                Some((count, _, len)) => e.count > count || (e.count == count && chars > len),
+                Some((c, _, len)) => count > c || (count == c && chars > len),
             };
             if better {
-                best = Some((e.count, e.first, chars));
+                best = Some((count, first, chars));
             }
         }
         // Windows that occur once: with no repeat at all the first window wins the tie (or, with
@@ -548,7 +547,7 @@ pub fn measure_words(
     out.dup_line_frac = ratio(dup_l, lines.len());
 
     let windows = &mut scratch.windows;
-    windows.fill(text, words, text.is_ascii());
+    windows.fill(text, words);
     let word_chars = windows.len_prefix.last().copied().unwrap_or(0);
     match profile {
         Profile::Dclm => {
