@@ -26,8 +26,29 @@ pub struct GopherQualityConfig {
     /// First bytes and longest length of the stop words: most words are ruled out without hashing.
     first_bytes: [bool; 256],
     max_len: usize,
-    /// A short list (Gopher's eight) by first byte, compared directly instead of hashed.
-    by_first_byte: Option<Vec<Vec<Box<[u8]>>>>,
+    /// A short list (Gopher's eight) by first byte, compared directly instead of hashed: each
+    /// word as its bytes packed into an integer (words of up to 8 bytes), or its bytes.
+    by_first_byte: Option<Vec<Vec<ShortStopWord>>>,
+}
+
+#[derive(Clone)]
+enum ShortStopWord {
+    /// Length and bytes (little-endian, zero-padded) of a word of up to 8 bytes.
+    Packed(usize, u64),
+    Long(Box<[u8]>),
+}
+
+impl ShortStopWord {
+    fn new(w: &str) -> Self {
+        let b = w.as_bytes();
+        if b.len() <= 8 {
+            let mut buf = [0u8; 8];
+            buf[..b.len()].copy_from_slice(b);
+            Self::Packed(b.len(), u64::from_le_bytes(buf))
+        } else {
+            Self::Long(b.into())
+        }
+    }
 }
 
 /// Stop-word lists up to this size are searched by first byte rather than hashed.
@@ -55,7 +76,7 @@ impl GopherQualityConfig {
             let mut lists = vec![Vec::new(); 256];
             for w in &set {
                 if let Some(&b) = w.as_bytes().first() {
-                    lists[b as usize].push(w.as_bytes().into());
+                    lists[b as usize].push(ShortStopWord::new(w));
                 }
             }
             lists
@@ -77,14 +98,23 @@ impl GopherQualityConfig {
                 .is_some_and(|&b| self.first_bytes[b as usize] || b >= 0x80)
     }
 
-    fn is_stop_word(&self, w: &str) -> bool {
+    /// Whether `w` is a stop word; `packed` is its bytes as [`ShortStopWord::Packed`] holds them
+    /// when it has at most 8.
+    fn is_stop_word(&self, w: &str, packed: Option<u64>) -> bool {
         if !self.may_be_stop_word(w) {
             return false;
         }
         match &self.by_first_byte {
-            Some(lists) => lists[w.as_bytes()[0] as usize]
-                .iter()
-                .any(|s| **s == *w.as_bytes()),
+            Some(lists) => lists[w.as_bytes()[0] as usize].iter().any(|s| match s {
+                ShortStopWord::Packed(len, bytes) => {
+                    *len == w.len()
+                        && packed.map_or_else(
+                            || w.as_bytes() == &bytes.to_le_bytes()[..*len],
+                            |p| p == *bytes,
+                        )
+                }
+                ShortStopWord::Long(bytes) => **bytes == *w.as_bytes(),
+            }),
             None => self.stop_words.contains(w),
         }
     }
@@ -174,24 +204,75 @@ struct WordPass {
     distinct_stop_words: usize,
 }
 
-/// Per ASCII byte: bit 0 when it is not datatrove punctuation ([`is_datatrove_punctuation`]), bit 1
-/// when it is a letter.
-static ASCII_WORD_CLASS: [u8; 128] = {
-    let mut table = [0u8; 128];
-    let mut b = 0;
-    while b < 128 {
-        let byte = b as u8;
-        let punct = byte.is_ascii_punctuation()
-            || (byte < 0x20 && byte != b'\t' && byte != b'\n')
-            || byte == 0x7F;
-        table[b] = (!punct as u8) | ((byte.is_ascii_alphabetic() as u8) << 1);
-        b += 1;
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether some byte of `x` (every byte below 0x80) lies strictly between `m` and `n`
+/// (0 <= m <= 127, 0 <= n <= 128), for all eight bytes at once.
+#[inline]
+fn any_byte_between(x: u64, m: u64, n: u64) -> bool {
+    let low7 = x & (ONES * 127);
+    (ONES * (127 + n)).wrapping_sub(low7) & !x & (low7 + ONES * (127 - m)) & HIGHS != 0
+}
+
+/// An ASCII word's two classes: it has a letter or digit (so it is not all datatrove
+/// punctuation: a word holds no whitespace), and it has a letter; and its bytes packed into an
+/// integer when it has at most 8. `None` for a non-ASCII word.
+/// Words are read eight bytes at a time; a word of up to eight bytes with one load from `text`,
+/// which holds it (bytes past the word are masked to 0, neither a letter nor a digit).
+#[inline]
+fn ascii_word_classes(text: &[u8], w: &str) -> Option<(bool, bool, Option<u64>)> {
+    let b = w.as_bytes();
+    let len = b.len();
+    if len == 0 {
+        return Some((false, false, Some(0)));
     }
-    table
-};
+    if len <= 8 {
+        let off = (w.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+        let eight = match text.get(off..off.wrapping_add(8)) {
+            Some(eight) if off.wrapping_add(len) <= text.len() => {
+                u64::from_le_bytes(eight.try_into().expect("8 bytes"))
+            }
+            _ => {
+                let mut buf = [0u8; 8];
+                buf[..len].copy_from_slice(b);
+                u64::from_le_bytes(buf)
+            }
+        };
+        let packed = eight & (u64::MAX >> (64 - 8 * len));
+        return classes_of(packed).map(|(alnum, alpha)| (alnum, alpha, Some(packed)));
+    }
+    // Eight bytes at a time, the last read overlapping the one before.
+    let (mut alnum, mut alpha) = (false, false);
+    let mut at = 0;
+    loop {
+        let start = at.min(len - 8);
+        let (n, a) = classes_of(u64::from_le_bytes(
+            b[start..start + 8].try_into().expect("8 bytes"),
+        ))?;
+        alnum |= n;
+        alpha |= a;
+        if start + 8 == len {
+            return Some((alnum, alpha, None));
+        }
+        at += 8;
+    }
+}
+
+/// (has a letter or digit, has a letter) of eight ASCII bytes; `None` when one is not ASCII.
+#[inline]
+fn classes_of(x: u64) -> Option<(bool, bool)> {
+    if x & HIGHS != 0 {
+        return None;
+    }
+    let lower = x | (ONES * 0x20);
+    let alpha = any_byte_between(lower, b'a' as u64 - 1, b'z' as u64 + 1);
+    let digit = any_byte_between(x, b'0' as u64 - 1, b'9' as u64 + 1);
+    Some((alpha || digit, alpha))
+}
 
 impl WordPass {
-    fn over(words: &[&str], config: &GopherQualityConfig) -> Self {
+    fn over(text: &str, words: &[&str], config: &GopherQualityConfig) -> Self {
         let mut pass = Self {
             content: 0,
             content_chars: 0,
@@ -201,25 +282,21 @@ impl WordPass {
         };
         let mut distinct: Vec<&str> = Vec::new();
         for &w in words {
-            let bytes = w.as_bytes();
-            // One pass over an ASCII word: OR of its bytes' classes (a high bit means non-ASCII).
-            let mut class = 0u8;
-            let mut high = 0u8;
-            for &b in bytes {
-                high |= b;
-                class |= ASCII_WORD_CLASS[(b & 0x7F) as usize];
-            }
-            let (counts, has_letter, chars) = if high < 0x80 {
-                (class & 1 != 0, class & 2 != 0, bytes.len())
-            } else {
-                (has_non_punct(w), w.chars().any(py_isalpha), char_len(w))
+            let (counts, has_letter, chars, packed) = match ascii_word_classes(text.as_bytes(), w) {
+                Some((counts, has_letter, packed)) => (counts, has_letter, w.len(), packed),
+                None => (
+                    has_non_punct(w),
+                    w.chars().any(py_isalpha),
+                    char_len(w),
+                    None,
+                ),
             };
             if counts {
                 pass.content += 1;
                 pass.content_chars += chars;
             }
             pass.alpha += usize::from(has_letter);
-            if config.is_stop_word(w) {
+            if config.is_stop_word(w, packed) {
                 pass.stop_word_occurrences += 1;
                 if !distinct.contains(&w) {
                     distinct.push(w);
@@ -256,7 +333,7 @@ pub fn measure_words_lines(
     let profile = config.profile;
     let n_words = words.len();
     let mut out = GopherQuality::default();
-    let pass = WordPass::over(words, config);
+    let pass = WordPass::over(text, words, config);
 
     match profile {
         Profile::Dclm => {
@@ -345,6 +422,53 @@ pub fn compute(
         })
     });
     GopherQuality::batch(measured.iter().map(Option::as_ref))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::signals::heuristic_text::is_datatrove_punctuation;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// The eight-bytes-at-a-time classes equal a byte-by-byte look, words of any length.
+        #[test]
+        fn ascii_word_classes_equal_the_byte_by_byte_ones(
+            text in r"[ -~\x00-\x1f]{0,40}",
+            start in 0usize..40,
+            len in 0usize..40,
+        ) {
+            let start = start.min(text.len());
+            let end = (start + len).min(text.len());
+            let w = &text[start..end];
+            let by_byte = (
+                w.chars().any(|c| !is_datatrove_punctuation(c)),
+                w.bytes().any(|b| b.is_ascii_alphabetic()),
+            );
+            let expected = if w.bytes().any(|b| matches!(b, b' ' | b'\t' | b'\n')) {
+                // Words hold no whitespace; only the letter class is defined for such slices.
+                return Ok(());
+            } else {
+                by_byte
+            };
+            let classes = ascii_word_classes(text.as_bytes(), w).map(|(a, b, _)| (a, b));
+            prop_assert_eq!(classes, Some(expected), "{:?}", w);
+        }
+    }
+
+    #[test]
+    fn non_ascii_words_go_the_character_way() {
+        let text = "café au lait";
+        assert_eq!(ascii_word_classes(text.as_bytes(), &text[..5]), None);
+        let packed = u64::from_le_bytes(*b"au\0\0\0\0\0\0");
+        assert_eq!(
+            ascii_word_classes(text.as_bytes(), &text[6..8]),
+            Some((true, true, Some(packed)))
+        );
+    }
 }
 
 /// Measures one document (convenience for tests and callers outside a column).
