@@ -424,6 +424,13 @@ pub fn compute(
     GopherQuality::batch(measured.iter().map(Option::as_ref))
 }
 
+/// Measures one document (convenience for tests and callers outside a column).
+pub fn measure_text(text: &str, config: &GopherQualityConfig) -> GopherQuality {
+    let mut words = Vec::new();
+    config.word_splitter().split(text, &mut words);
+    measure_words(text, &words, config)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -469,11 +476,4 @@ mod tests {
             Some((true, true, Some(packed)))
         );
     }
-}
-
-/// Measures one document (convenience for tests and callers outside a column).
-pub fn measure_text(text: &str, config: &GopherQualityConfig) -> GopherQuality {
-    let mut words = Vec::new();
-    config.word_splitter().split(text, &mut words);
-    measure_words(text, &words, config)
 }
