@@ -88,7 +88,8 @@ pub fn for_each_token<'a>(text: &'a str, mut emit: impl FnMut(Token<'a>)) {
 /// Longest chunk the cache holds, and most pieces of one.
 const CACHED_CHUNK_BYTES: usize = 24;
 const CACHED_PIECES: usize = 8;
-const CACHE_SLOTS: usize = 4096;
+const CACHE_SLOTS: usize = 1 << CACHE_BITS;
+const CACHE_BITS: u32 = 12;
 
 #[derive(Clone, Copy)]
 struct CachedChunk {
@@ -99,7 +100,7 @@ struct CachedChunk {
     bounds: [(u8, u8); CACHED_PIECES],
 }
 
-/// How short ASCII chunks with punctuation split ("it.", "(see", "don't,", "U.S."): a
+/// How short chunks with punctuation split ("it.", "(see", "don't,", "U.S.", "“Yes”"): a
 /// direct-mapped table, one slot per hash, overwritten on collision. Web text repeats a few
 /// thousand such chunks endlessly, and splitting one by the rules costs far more than a lookup.
 /// A chunk's tokens depend on the chunk alone, so a hit gives exactly what the rules would.
@@ -180,12 +181,17 @@ impl ChunkCache {
             }
             return;
         }
+        if bytes.len() == 1 {
+            // One character is one token whatever the rules.
+            emit(word(chunk));
+            return;
+        }
         if let Some((a, b)) = word_and_mark(chunk) {
             emit(word(a));
             emit(word(b));
             return;
         }
-        if self.slots.is_empty() || bytes.len() > CACHED_CHUNK_BYTES || !bytes.is_ascii() {
+        if self.slots.is_empty() || bytes.len() > CACHED_CHUNK_BYTES {
             tokenize_chunk(chunk, emit);
             return;
         }
@@ -196,7 +202,7 @@ impl ChunkCache {
         let hash =
             (lane(0) ^ lane(1).rotate_left(21) ^ lane(2).rotate_left(42) ^ bytes.len() as u64)
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let slot = &mut self.slots[(hash >> 52) as usize % CACHE_SLOTS];
+        let slot = &mut self.slots[(hash >> (64 - CACHE_BITS)) as usize];
         if slot.len as usize == bytes.len() && slot.key == key {
             for &(start, len) in &slot.bounds[..slot.pieces as usize] {
                 emit(word(&chunk[start as usize..(start + len) as usize]));
@@ -1567,6 +1573,31 @@ mod tests {
         }
         for word in ["e.g", "U.S", "3.5", "i.e", "a.m", "No.1"] {
             assert!(!may_be_url(word.as_bytes()), "{word}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// The thread's chunk cache (and the shortcuts before it) give the tokens of the rules,
+        /// on first sight and on every later one.
+        #[test]
+        fn cached_chunks_split_as_the_rules_do(
+            chunks in proptest::collection::vec(
+                r#"[a-zA-Z0-9.,;:'"()\-$%&/é“”’…]{1,12}"#,
+                1..30,
+            ),
+        ) {
+            let text = chunks.join(" ");
+            for _ in 0..2 {
+                let mut cached = Vec::new();
+                split_words(&text, &mut cached);
+                let mut by_rules = Vec::new();
+                for chunk in &chunks {
+                    tokenize_chunk(chunk, &mut |t: Token<'_>| by_rules.push(t.text));
+                }
+                prop_assert_eq!(&cached, &by_rules, "{:?}", text);
+            }
         }
     }
 
