@@ -75,6 +75,7 @@ class HeuristicRun:
     def __init__(self, steps: list[Step]) -> None:
         self.steps = steps
         self._chain = None
+        self._reasons: list[list[str]] = []
         self._labels: list[pa.Array] = []
 
     @staticmethod
@@ -86,9 +87,10 @@ class HeuristicRun:
         if self._chain is None:
             self._chain = _core.HeuristicChain([self.spec_of(step) for step in self.steps])
             # `<step>:<reason>` of each rule the chain can report, by rule index.
+            self._reasons = [[rule.reason for rule in step.chain_rules()] for step in self.steps]
             self._labels = [
-                pa.array([f"{step.name}:{rule.reason}" for rule in step.chain_rules()], pa.string())
-                for step in self.steps
+                pa.array([f"{step.name}:{reason}" for reason in reasons], pa.string())
+                for step, reasons in zip(self.steps, self._reasons, strict=True)
             ]
         return self._chain
 
@@ -118,12 +120,13 @@ class HeuristicRun:
             at_k = rows[steps_at == k]
             step_counts = StepCounts(rows_in=rows_in, rows_kept=rows_in - len(at_k))
             if len(at_k):
-                labels = self._labels[k].take(pa.array(rules_at[at_k]))
+                rules_k = rules_at[at_k]
+                labels = self._labels[k].take(pa.array(rules_k))
                 dropped = full.select(columns_after[k]).take(pa.array(at_k))
                 rejected.append(dropped.append_column(DROP_REASON, labels))
-                prefix = len(step.name) + 1
-                for label, n in zip(*np.unique(labels.to_numpy(zero_copy_only=False), return_counts=True), strict=True):
-                    step_counts.rows_dropped[label[prefix:]] += int(n)
+                for rule, n in enumerate(np.bincount(rules_k)):
+                    if n:
+                        step_counts.rows_dropped[self._reasons[k][rule]] += int(n)
             else:
                 rejected.append(None)
             counts.append(step_counts)
