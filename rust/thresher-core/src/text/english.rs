@@ -155,7 +155,7 @@ impl ChunkCache {
     }
 
     /// [`special_pieces`] of a plain chunk.
-    #[inline]
+    #[inline(always)]
     fn plain_special(&self, chunk: &str) -> Option<&'static [u16]> {
         let b = chunk.as_bytes();
         if b.is_empty() || b.len() > self.plain.max_len {
@@ -170,9 +170,8 @@ impl ChunkCache {
 
     /// [`tokenize_chunk`], answered from the cache when it can be; `plain` is what the chunk scan
     /// found ([`is_plain_word`]).
-    #[inline]
+    #[inline(always)]
     pub fn tokenize<'a>(&mut self, chunk: &'a str, plain: bool, emit: &mut impl FnMut(Token<'a>)) {
-        let bytes = chunk.as_bytes();
         if plain {
             // Letters and digits: one token unless it is a special case ("cannot", "gonna").
             match self.plain_special(chunk) {
@@ -181,6 +180,13 @@ impl ChunkCache {
             }
             return;
         }
+        self.tokenize_marked(chunk, emit);
+    }
+
+    /// [`Self::tokenize`] of a chunk with a character other than an ASCII letter or digit.
+    #[inline(never)]
+    fn tokenize_marked<'a>(&mut self, chunk: &'a str, emit: &mut impl FnMut(Token<'a>)) {
+        let bytes = chunk.as_bytes();
         if bytes.len() == 1 {
             // One character is one token whatever the rules.
             emit(word(chunk));
