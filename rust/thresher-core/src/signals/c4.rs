@@ -402,7 +402,11 @@ mod tests {
     /// (the line goes before the curly-bracket check), else a policy phrase.
     fn groups(bits: u32) -> (bool, bool, bool) {
         let (lorem, javascript) = (bits & 1 != 0, bits & 2 != 0);
-        (lorem, !lorem && javascript, !lorem && !javascript && bits & !3 != 0)
+        (
+            lorem,
+            !lorem && javascript,
+            !lorem && !javascript && bits & !3 != 0,
+        )
     }
 
     proptest! {
