@@ -116,7 +116,7 @@ class HeuristicRun:
         rejected: list[pa.RecordBatch | None] = []
         counts: list[StepCounts] = []
         rows_in = batch.num_rows
-        for k, step in enumerate(self.steps):
+        for k in range(len(self.steps)):
             at_k = rows[steps_at == k]
             step_counts = StepCounts(rows_in=rows_in, rows_kept=rows_in - len(at_k))
             if len(at_k):

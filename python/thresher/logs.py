@@ -31,7 +31,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False)
 
 
+_CONFIGURED: tuple[str, bool] | None = None
+
+
 def configure_logging(log_format: str = "text", quiet: bool = False) -> None:
+    global _CONFIGURED
+    _CONFIGURED = (log_format, quiet)
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
@@ -42,6 +47,11 @@ def configure_logging(log_format: str = "text", quiet: bool = False) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def logging_settings() -> tuple[str, bool] | None:
+    """The (format, quiet) this process configured, for worker processes to log the same way."""
+    return _CONFIGURED
 
 
 def emit_event(event: str, stream: TextIO | None = None, **fields: Any) -> None:

@@ -83,3 +83,21 @@ class OpenedMarker(Step):
         opened = signals.column("opened")
         reason = pc.if_else(opened, pa.scalar(None, pa.string()), pa.scalar("not_opened"))
         return Decision(keep=opened, reason=reason)
+
+
+class WarnOnOpen(Step):
+    """Keeps every row and logs a warning naming its shard when it opens (logging from workers)."""
+
+    type = "toy_steps:WarnOnOpen"
+    Params = StepParams
+
+    def open(self, context: StepContext) -> None:
+        import logging
+
+        logging.getLogger("toy_steps").warning("opened on shard %s", context.shard_name)
+
+    def compute_signals(self, text: pa.Array, batch: pa.RecordBatch) -> pa.RecordBatch:
+        return pa.record_batch({"_": pa.nulls(len(text))}).drop_columns(["_"])
+
+    def decide(self, signals: pa.RecordBatch, batch: pa.RecordBatch) -> Decision:
+        return Decision(keep=pa.array([True] * batch.num_rows), reason=pa.nulls(batch.num_rows, pa.string()))

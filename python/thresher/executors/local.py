@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from thresher.io.readers import InputError
+from thresher.logs import configure_logging, logging_settings
 from thresher.stages import Plan, Stage
 
 
@@ -86,9 +87,15 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _init_worker(plan: Plan, progress_queue: Any, rayon_threads: int) -> None:
+def _init_worker(
+    plan: Plan, progress_queue: Any, rayon_threads: int, log_settings: tuple[str, bool] | None = None
+) -> None:
     global _WORKER_PLAN, _WORKER_QUEUE
     _die_with_parent()
+    if log_settings is not None:
+        # A spawned worker starts with no handlers: steps' warnings (an over-full Bloom filter, a
+        # skipped row group) would be lost without the parent's settings.
+        configure_logging(*log_settings)
     os.environ.setdefault("RAYON_NUM_THREADS", str(rayon_threads))
     signal.signal(signal.SIGINT, _on_worker_interrupt)
     _WORKER_PLAN = plan.reload()
@@ -241,7 +248,7 @@ class LocalExecutor:
             max_workers=workers,
             mp_context=ctx,
             initializer=_init_worker,
-            initargs=(plan, progress_queue, rayon_threads),
+            initargs=(plan, progress_queue, rayon_threads, logging_settings()),
         )
         try:
             futures: dict[Future, int] = {pool.submit(_worker_task, index, t): t for t in pending}
