@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, LargeStringArray};
+use arrow_array::{ArrayRef, LargeStringArray, StringArray};
 
 use crate::column::TextColumn;
 use crate::error::{CoreError, Result};
@@ -316,12 +316,27 @@ impl HeuristicChain {
             .collect();
         let dropped = rows.iter().map(|r| r.dropped).collect();
         let text = rows.iter().any(|r| r.text.is_some()).then(|| {
-            let texts: LargeStringArray = rows
+            let texts = rows
                 .iter()
                 .enumerate()
-                .map(|(i, r)| r.text.as_deref().or_else(|| column.get(i)))
-                .collect();
-            Arc::new(texts) as ArrayRef
+                .map(|(i, r)| r.text.as_deref().or_else(|| column.get(i)));
+            // The input's layout where 32-bit offsets can hold the text, so the caller need not
+            // convert it.
+            let bytes: usize = rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    r.text
+                        .as_ref()
+                        .map_or_else(|| column.get(i).map_or(0, str::len), String::len)
+                })
+                .sum();
+            match column {
+                TextColumn::Utf8(_) if bytes <= i32::MAX as usize => {
+                    Arc::new(texts.collect::<StringArray>()) as ArrayRef
+                }
+                _ => Arc::new(texts.collect::<LargeStringArray>()) as ArrayRef,
+            }
         });
         ChainOutput {
             signals,
@@ -647,10 +662,12 @@ mod tests {
                 .text
                 .as_ref()
                 .map(|t| {
-                    t.as_any()
-                        .downcast_ref::<LargeStringArray>()
+                    // Rewritten text keeps the input's layout (Utf8 here).
+                    assert_eq!(t.data_type(), column.data_type());
+                    TextColumn::try_new(t.as_ref())
                         .unwrap()
-                        .value(row)
+                        .get(row)
+                        .unwrap()
                         .to_string()
                 })
                 .unwrap_or_else(|| text.to_string());
