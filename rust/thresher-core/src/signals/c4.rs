@@ -21,7 +21,7 @@ use crate::column::TextColumn;
 use crate::parallel::map_rows;
 use crate::signals::heuristic_text::{py_splitlines, py_strip, Profile};
 use crate::signals::{SignalBatch, SignalKind, SignalRow, SignalValue};
-use crate::text::english::count_words_and_longest;
+use crate::text::english::{count_words, count_words_and_longest};
 use crate::text::splitters::{count_sentences_english, count_sentences_in_words, WordSplitter};
 use crate::text::word_memo::WordMemo;
 
@@ -185,7 +185,11 @@ pub(crate) fn measure_lines<'a>(
     for &raw in lines {
         out.lines += 1;
         let stripped = py_strip(raw);
-        let (mut n_words, longest) = count_words_and_longest(stripped);
+        // A word longer than the line cannot be: the longest word is only measured on long lines.
+        let (mut n_words, longest) = match config.max_word_length {
+            Some(max) if stripped.len() > max => count_words_and_longest(stripped),
+            _ => (count_words(stripped), 0),
+        };
         if config.max_word_length.is_some_and(|max| longest > max) {
             continue;
         }
@@ -199,7 +203,7 @@ pub(crate) fn measure_lines<'a>(
             continue;
         }
         if original {
-            n_words = count_words_and_longest(&line).0;
+            n_words = count_words(&line);
         }
         if config.min_words_per_line.is_some_and(|min| n_words < min) {
             continue;

@@ -291,10 +291,9 @@ impl WordPass {
                     None,
                 ),
             };
-            if counts {
-                pass.content += 1;
-                pass.content_chars += chars;
-            }
+            // Without branches: punctuation tokens and words alternate unpredictably.
+            pass.content += usize::from(counts);
+            pass.content_chars += chars * usize::from(counts);
             pass.alpha += usize::from(has_letter);
             if config.is_stop_word(w, packed) {
                 pass.stop_word_occurrences += 1;

@@ -341,6 +341,7 @@ proptest! {
             crate::text::english::count_words_and_longest(&text),
             (words.len(), longest)
         );
+        prop_assert_eq!(crate::text::english::count_words(&text), words.len());
     }
 
     #[test]

@@ -484,6 +484,31 @@ pub fn count_words_and_longest(s: &str) -> (usize, usize) {
     (words, longest)
 }
 
+/// Number of whitespace-separated words (`len(s.split())`).
+pub fn count_words(s: &str) -> usize {
+    let bytes = s.as_bytes();
+    if !bytes.is_ascii() {
+        return count_words_and_longest(s).0;
+    }
+    // A word starts at each non-whitespace byte after whitespace (or at the start): 16 at a time.
+    let mut words = 0;
+    let mut after_space = true;
+    let mut blocks = bytes.chunks_exact(16);
+    for block in &mut blocks {
+        let space = classify16(block.try_into().expect("16 bytes")).space;
+        let word = !space & 0xFFFF;
+        let starts = word & !((word << 1) | u32::from(!after_space));
+        words += starts.count_ones() as usize;
+        after_space = space & 0x8000 != 0;
+    }
+    for &b in blocks.remainder() {
+        let space = byte_space_class(b) == Some(true);
+        words += usize::from(after_space && !space);
+        after_space = space;
+    }
+    words
+}
+
 /// [`count_words_and_longest`] of ASCII text, 16 bytes at a time: runs of non-whitespace bytes.
 fn ascii_words_and_longest(bytes: &[u8]) -> (usize, usize) {
     let (mut words, mut longest, mut run) = (0usize, 0usize, 0usize);
