@@ -75,6 +75,7 @@ class HeuristicRun:
     def __init__(self, steps: list[Step]) -> None:
         self.steps = steps
         self._chain = None
+        self._signal_names: list[str] | None = None
         self._reasons: list[list[str]] = []
         self._labels: list[pa.Array] = []
 
@@ -95,34 +96,45 @@ class HeuristicRun:
         return self._chain
 
     def signal_names(self) -> list[str]:
-        return [step.signal_column(f.name) for step in self.steps for f in step.signal_fields()]
+        if self._signal_names is None:
+            self._signal_names = [step.signal_column(f.name) for step in self.steps for f in step.signal_fields()]
+        return self._signal_names
 
     def run(
         self, batch: pa.RecordBatch, text_column: str
     ) -> tuple[pa.RecordBatch, list[pa.RecordBatch | None], list[StepCounts]]:
         text = batch.column(text_column)
         signal_batches, dropped_step, dropped_rule, new_text = self.chain().run(text)
-        full = batch
-        columns_after: list[list[str]] = []  # the columns of a row dropped at each step
+        # One batch with every step's signals (none of their names is in the input: see
+        # `_names_present`); the rows a step drops carry the columns up to that step's.
+        fields, arrays = list(batch.schema), list(batch.columns)
+        if new_text is not None:
+            if not new_text.type.equals(text.type):  # Rust keeps string/large_string, not views
+                new_text = new_text.cast(text.type)
+            index = batch.schema.get_field_index(text_column)
+            fields[index] = pa.field(text_column, new_text.type)
+            arrays[index] = new_text
+        width_after: list[int] = []
         for step, signals in zip(self.steps, signal_batches, strict=True):
             for signal_field, column in zip(signals.schema, signals.columns, strict=True):
-                full = _set_column(full, step.signal_column(signal_field.name), column, signal_field.metadata)
-            columns_after.append(list(full.schema.names))
-        if new_text is not None:
-            full = _set_column(full, text_column, new_text.cast(text.type))
-        rows = np.arange(batch.num_rows)
-        steps_at = np.asarray(pc.fill_null(dropped_step, len(self.steps)).to_numpy(zero_copy_only=False))
-        rules_at = np.asarray(pc.fill_null(dropped_rule, 0).to_numpy(zero_copy_only=False))
+                fields.append(
+                    pa.field(step.signal_column(signal_field.name), column.type, metadata=signal_field.metadata)
+                )
+                arrays.append(column)
+            width_after.append(len(fields))
+        full = pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields, metadata=batch.schema.metadata))
+        steps_at = dropped_step.to_numpy()
+        rules_at = dropped_rule.to_numpy()
         rejected: list[pa.RecordBatch | None] = []
         counts: list[StepCounts] = []
         rows_in = batch.num_rows
         for k in range(len(self.steps)):
-            at_k = rows[steps_at == k]
+            at_k = np.flatnonzero(steps_at == k)
             step_counts = StepCounts(rows_in=rows_in, rows_kept=rows_in - len(at_k))
             if len(at_k):
                 rules_k = rules_at[at_k]
                 labels = self._labels[k].take(pa.array(rules_k))
-                dropped = full.select(columns_after[k]).take(pa.array(at_k))
+                dropped = full.select(range(width_after[k])).take(pa.array(at_k))
                 rejected.append(dropped.append_column(DROP_REASON, labels))
                 for rule, n in enumerate(np.bincount(rules_k)):
                     if n:
@@ -131,7 +143,7 @@ class HeuristicRun:
                 rejected.append(None)
             counts.append(step_counts)
             rows_in = step_counts.rows_kept
-        kept = full.filter(pc.is_null(dropped_step)) if rows_in < batch.num_rows else full
+        kept = full.filter(pa.array(steps_at == len(self.steps))) if rows_in < batch.num_rows else full
         return kept, rejected, counts
 
 

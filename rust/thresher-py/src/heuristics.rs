@@ -295,7 +295,8 @@ impl PyHeuristicChain {
     }
 
     /// Runs the steps over a text column: (one signal batch per step, the dropping step of each
-    /// row (null: kept), the index of its failing rule, the output text or None when unchanged).
+    /// row (the number of steps where it was kept), the index of its failing rule in that step's
+    /// list, the output text or None when no row's text changed).
     #[allow(clippy::type_complexity)]
     fn run(
         &self,
@@ -316,8 +317,21 @@ impl PyHeuristicChain {
                 .into_iter()
                 .map(signals_to_batch)
                 .collect::<Result<Vec<_>, _>>()?;
-            let step: UInt32Array = out.dropped.iter().map(|d| d.map(|(s, _)| s)).collect();
-            let rule: UInt32Array = out.dropped.iter().map(|d| d.map(|(_, r)| r)).collect();
+            // Kept rows: step = the number of steps (past the last one), rule 0; no nulls, so
+            // the caller reads both as plain integer arrays.
+            let kept_at = self.chain.steps().len() as u32;
+            let step = UInt32Array::from(
+                out.dropped
+                    .iter()
+                    .map(|d| d.map_or(kept_at, |(s, _)| s))
+                    .collect::<Vec<_>>(),
+            );
+            let rule = UInt32Array::from(
+                out.dropped
+                    .iter()
+                    .map(|d| d.map_or(0, |(_, r)| r))
+                    .collect::<Vec<_>>(),
+            );
             Ok((
                 batches,
                 step.into_data(),
