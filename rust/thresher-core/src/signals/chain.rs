@@ -212,7 +212,8 @@ impl<'a> TextCache<'a> {
         if entry.is_none() {
             *entry = Some(match own {
                 Some(own) => {
-                    let mut words = Vec::new();
+                    // About a word per five bytes of English: room for most texts at once.
+                    let mut words = Vec::with_capacity(own.len() / 5 + 8);
                     splitter.split(own, &mut words);
                     Words::Slices(words)
                 }
