@@ -12,7 +12,8 @@ disagreement with its id and signals.
 
 Speed: the FineWeb chain (gopher_repetition, gopher_quality, c4_quality without the terminal
 punctuation rule, fineweb_quality) on one core (RAYON_NUM_THREADS=1), documents/s and MB/s of text,
-against datatrove's same chain in the same process, on the same documents.
+against datatrove's same chain in the same process, on the same documents (timed in interleaved
+parts, the median ratio printed); then the wall-clock speed with every core of the machine.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -161,7 +163,9 @@ FINEWEB_CHAIN = [
 clock = time.process_time
 
 
-def time_thresher(table: pa.Table, repeats: int, steps: list[dict] | None = None, fuse: bool = True) -> float:
+def time_thresher(
+    table: pa.Table, repeats: int, steps: list[dict] | None = None, fuse: bool = True, clock_fn=None
+) -> float:
     """Median CPU seconds of the chain's step-chain over `table` in batches (what a task does per
     shard, without the file reading and writing)."""
     from thresher.chain import StepChain
@@ -171,13 +175,29 @@ def time_thresher(table: pa.Table, repeats: int, steps: list[dict] | None = None
     chain = StepChain(build_steps(pipeline.config), "text", validate_input=True, fuse_heuristics=fuse)
     batches = table.to_batches(max_chunksize=pipeline.config.input.batch_rows)
     chain.run(batches[0].slice(0, 64))  # warm-up: tables and patterns built, code paged in
+    clock_fn = clock_fn or clock
     times = []
     for _ in range(repeats):
-        t0 = clock()
+        t0 = clock_fn()
         for batch in batches:
             chain.run(batch)
-        times.append(clock() - t0)
+        times.append(clock_fn() - t0)
     return statistics.median(times)
+
+
+def scaling(mb: float, limit: int | None) -> None:
+    """Wall-clock speed of the heuristic run with 1 and with every core (rayon threads over each
+    batch's documents), each in a fresh process."""
+    cores = os.cpu_count() or 1
+    walls = {}
+    for threads in sorted({1, cores}):
+        env = {**os.environ, "RAYON_NUM_THREADS": str(threads)}
+        cmd = [sys.executable, __file__, "--wall-seconds", *(["--limit", str(limit)] if limit else [])]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+        walls[threads] = float(out.stdout.strip().splitlines()[-1])
+        print(f"  {threads} thread(s): {mb / walls[threads]:7.1f} MB/s wall clock")
+    if cores > 1:
+        print(f"  speed-up with {cores} threads: {walls[1] / walls[cores]:.2f}x (linear: {cores}x)")
 
 
 def time_datatrove(table: pa.Table) -> float:
@@ -214,10 +234,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="time datatrove on every document (slow)")
     parser.add_argument("--limit", type=int, default=None, help="use N evenly spaced documents")
-    parser.add_argument("--datatrove-sample", type=int, default=300, help="documents datatrove is timed on")
+    parser.add_argument("--datatrove-sample", type=int, default=480, help="documents datatrove is timed on")
     parser.add_argument("--show", type=int, default=20, help="disagreements printed per filter")
     parser.add_argument("--skip-agreement", action="store_true")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved datatrove/Thresher parts of the sample")
+    parser.add_argument("--rounds", type=int, default=6, help="interleaved datatrove/Thresher parts of the sample")
+    parser.add_argument("--skip-scaling", action="store_true", help="skip the wall-clock run with every core")
+    parser.add_argument("--wall-seconds", action="store_true", help=argparse.SUPPRESS)  # child of the scaling run
     parser.add_argument(
         "--dump-corpus",
         metavar="FILE",
@@ -226,6 +248,9 @@ def main() -> None:
     args = parser.parse_args()
 
     table = load_corpus(args.limit)
+    if args.wall_seconds:
+        print(time_thresher(table, repeats=5, clock_fn=time.perf_counter))
+        return
     if args.dump_corpus:
         texts = table["text"].to_pylist()
         if any("\0" in t for t in texts):
@@ -248,6 +273,9 @@ def main() -> None:
         print(f"  {step['type']:<18} alone on all documents: {alone:6.2f} s  {mb / alone:7.1f} MB/s")
     unfused = time_thresher(table, repeats=3, fuse=False)
     print(f"  the chain step by step (no fused run): {table.num_rows / unfused:8.0f} docs/s  {mb / unfused:7.1f} MB/s")
+    if not args.skip_scaling:
+        print("scaling over the cores of this machine (wall clock, whole corpus):")
+        scaling(mb, args.limit)
     if args.full:
         sample = table
         note = "all documents"
@@ -262,8 +290,10 @@ def main() -> None:
     print(f"side by side on {note}, in {rounds} interleaved parts:")
     for r in range(rounds):
         part = sample.take(list(range(r, sample.num_rows, rounds)))
+        # Thresher just before and just after datatrove, so a drift in speed hits both alike.
+        before = time_thresher(part, repeats=5)
         theirs = time_datatrove(part)
-        ours_part = time_thresher(part, repeats=7)
+        ours_part = (before + time_thresher(part, repeats=5)) / 2
         ratios.append(theirs / ours_part)
         dt_rates.append(part.num_rows / theirs)
         print(

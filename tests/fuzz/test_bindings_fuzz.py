@@ -73,6 +73,19 @@ def _through_step(step_type: str) -> Callable:
     return lambda a: step.compute_signals(a, None)
 
 
+def _heuristic_run(a: pa.Array) -> pa.Array:
+    """Every heuristic family as one HeuristicChain call (the fused run), default parameters."""
+    from thresher.chain import HeuristicRun
+    from thresher.steps.registry import get_step_class
+
+    kinds = ["refinedweb_lines", "gopher_repetition", "gopher_quality", "c4_quality", "fineweb_quality"]
+    steps = [get_step_class(kind)(kind, get_step_class(kind).Params()) for kind in kinds]
+    signals, dropped_step, dropped_rule, text = HeuristicRun(steps).chain().run(a)
+    assert [b.num_rows for b in signals] == [len(a)] * len(kinds)
+    assert len(dropped_rule) == len(a) and (text is None or len(text) == len(a))
+    return dropped_step
+
+
 def _with_shared_memo(a: pa.Array) -> pa.RecordBatch:
     """Repetition then quality through one word memo: the second call reads the first one's splits."""
     memo = _core.WordMemo()
@@ -99,6 +112,7 @@ TEXT_BINDINGS: dict[str, tuple[Callable, Callable | None]] = {
     "refinedweb_line_signals": (_through_step("refinedweb_lines"), None),
     "split_words": (lambda a: _core.split_words(a, "spacy_en"), None),
     "word_memo": (_with_shared_memo, None),
+    "heuristic_chain": (_heuristic_run, None),
     "count_sentences": (_core.count_sentences, None),
     "line_hash": (_core.line_hash, None),
     # Hashes of all documents come back concatenated: fuzz it one document at a time.

@@ -8,7 +8,7 @@
 //! large_utf8, utf8_view, sliced so offsets do not start at zero, binary for decoders) and calls each
 //! entry point on each layout.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow_array::{
     Array, ArrayRef, BinaryArray, BinaryViewArray, LargeBinaryArray, LargeStringArray, StringArray,
@@ -17,7 +17,15 @@ use arrow_array::{
 
 use crate::column::TextColumn;
 use crate::error::{CoreError, Result};
+use crate::signals::c4::C4Config;
+use crate::signals::chain::{ChainKind, ChainStep, HeuristicChain, KeepWhen, Rule};
+use crate::signals::fineweb::FinewebConfig;
+use crate::signals::gopher_quality::GopherQualityConfig;
+use crate::signals::gopher_repetition::GopherRepetitionConfig;
+use crate::signals::heuristic_text::Profile;
+use crate::signals::refinedweb::RefinedwebConfig;
 use crate::signals::{char_classes, text_length, SignalBatch};
+use crate::text::splitters::WordSplitter;
 use crate::text::{lines::lines, words::whitespace_words};
 use crate::{ids, utf8};
 
@@ -60,12 +68,65 @@ pub const ENTRY_POINTS: &[(&str, Input, EntryPoint)] = &[
             a.len().min(8),
         )
     }),
+    ("signals::chain", Input::Text, |a| {
+        let out = every_heuristic().run(TextColumn::try_new(a)?);
+        for batch in &out.signals {
+            rows(batch, a.len())?;
+        }
+        same_len(out.dropped.len(), a.len())?;
+        out.text.map_or(Ok(()), |t| same_len(t.len(), a.len()))
+    }),
     ("utf8::decode_binary", Input::Binary, |a| {
         let (text, invalid) = utf8::decode_binary(a)?;
         same_len(text.len(), a.len())?;
         same_len(invalid.len(), a.len())
     }),
 ];
+
+/// Every heuristic family in one run, each with a rule on its first signal (no rule on the others,
+/// so most documents reach every step).
+fn every_heuristic() -> &'static HeuristicChain {
+    static CHAIN: OnceLock<HeuristicChain> = OnceLock::new();
+    CHAIN.get_or_init(|| {
+        let profile = Profile::Datatrove;
+        let splitter = WordSplitter::SpacyEnglish;
+        let keep_all = || {
+            vec![Rule {
+                signal: 0,
+                keep_when: KeepWhen::AtLeast,
+                threshold: 0.0,
+                zero_passes: false,
+            }]
+        };
+        let kinds = vec![
+            ChainKind::Refinedweb(RefinedwebConfig {
+                max_uppercase_ratio: 0.5,
+                max_numeric_ratio: 0.999999,
+                remove_counters: true,
+                min_words_per_line: 2,
+                max_words_for_substrings: 10,
+            }),
+            ChainKind::GopherRepetition(GopherRepetitionConfig { profile, splitter }),
+            ChainKind::GopherQuality(Box::new(GopherQualityConfig::new(
+                profile,
+                splitter,
+                ["the", "and", "é"].map(String::from),
+            ))),
+            ChainKind::C4(C4Config::for_profile(profile)),
+            ChainKind::Fineweb(FinewebConfig {
+                profile,
+                splitter,
+                short_line_length: 30,
+            }),
+        ];
+        HeuristicChain::new(
+            kinds
+                .into_iter()
+                .map(|kind| ChainStep::new(kind, keep_all()).expect("valid rules"))
+                .collect(),
+        )
+    })
+}
 
 fn broken(message: String) -> CoreError {
     CoreError::InvalidArgument(message)
