@@ -27,9 +27,25 @@ where
     I: Fn() -> S + Sync + Send,
     F: Fn(&mut S, Option<&'c str>) -> T + Sync + Send,
 {
+    map_rows_with_tasks(column, ROWS_PER_TASK, init, f)
+}
+
+/// [`map_rows_with`] with at least `rows_per_task` rows per rayon task: fewer for costly rows,
+/// whose sizes vary enough that large tasks leave threads idle at the end of a batch.
+pub fn map_rows_with_tasks<'c, T, S, I, F>(
+    column: TextColumn<'c>,
+    rows_per_task: usize,
+    init: I,
+    f: F,
+) -> Vec<T>
+where
+    T: Send,
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, Option<&'c str>) -> T + Sync + Send,
+{
     (0..column.len())
         .into_par_iter()
-        .with_min_len(ROWS_PER_TASK)
+        .with_min_len(rows_per_task.max(1))
         .map_init(init, |state, i| f(state, column.get(i)))
         .collect()
 }

@@ -20,7 +20,7 @@ use arrow_array::{ArrayRef, LargeStringArray, StringArray};
 
 use crate::column::TextColumn;
 use crate::error::{CoreError, Result};
-use crate::parallel::map_rows_with;
+use crate::parallel::map_rows_with_tasks;
 use crate::signals::c4::{self, C4Config, C4Result};
 use crate::signals::fineweb::{self, Fineweb, FinewebConfig};
 use crate::signals::gopher_quality::{self, GopherQuality, GopherQualityConfig};
@@ -300,7 +300,9 @@ impl HeuristicChain {
 
     /// Runs every row through the steps.
     pub fn run(&self, column: TextColumn<'_>) -> ChainOutput {
-        let rows = map_rows_with(column, Scratch::default, |scratch, text| match text {
+        // A document through every step costs a quarter of a millisecond on average, some a
+        // hundred times more: small tasks keep the threads evenly busy.
+        let rows = map_rows_with_tasks(column, 4, Scratch::default, |scratch, text| match text {
             Some(t) => self.run_row(t, scratch),
             // Null text: every step's signals are null and null signals fail no rule.
             None => RowOut {
