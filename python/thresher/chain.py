@@ -75,6 +75,9 @@ class HeuristicRun:
     def __init__(self, steps: list[Step]) -> None:
         self.steps = steps
         self._chain = None
+        self._schema_for: pa.Schema | None = None
+        self._schema: pa.Schema | None = None
+        self._width_after: list[int] = []
         self._signal_names: list[str] | None = None
         self._reasons: list[list[str]] = []
         self._labels: list[pa.Array] = []
@@ -95,6 +98,22 @@ class HeuristicRun:
             ]
         return self._chain
 
+    def _output_schema(self, schema: pa.Schema, text_column: str, signal_batches: list) -> pa.Schema:
+        """The input's columns (the text's field as a rewritten text column has it) and every
+        step's signals; the same for every batch of a shard, so it is built once."""
+        if self._schema_for is not None and self._schema_for.equals(schema, check_metadata=True):
+            return self._schema
+        fields = list(schema)
+        index = schema.get_field_index(text_column)
+        fields[index] = pa.field(text_column, schema.field(index).type)
+        self._width_after = []
+        for step, signals in zip(self.steps, signal_batches, strict=True):
+            for f in signals.schema:
+                fields.append(pa.field(step.signal_column(f.name), f.type, metadata=f.metadata))
+            self._width_after.append(len(fields))
+        self._schema_for, self._schema = schema, pa.schema(fields, metadata=schema.metadata)
+        return self._schema
+
     def signal_names(self) -> list[str]:
         if self._signal_names is None:
             self._signal_names = [step.signal_column(f.name) for step in self.steps for f in step.signal_fields()]
@@ -107,22 +126,15 @@ class HeuristicRun:
         signal_batches, dropped_step, dropped_rule, new_text = self.chain().run(text)
         # One batch with every step's signals (none of their names is in the input: see
         # `_names_present`); the rows a step drops carry the columns up to that step's.
-        fields, arrays = list(batch.schema), list(batch.columns)
+        arrays = list(batch.columns)
         if new_text is not None:
             if not new_text.type.equals(text.type):  # Rust keeps string/large_string, not views
                 new_text = new_text.cast(text.type)
-            index = batch.schema.get_field_index(text_column)
-            fields[index] = pa.field(text_column, new_text.type)
-            arrays[index] = new_text
-        width_after: list[int] = []
-        for step, signals in zip(self.steps, signal_batches, strict=True):
-            for signal_field, column in zip(signals.schema, signals.columns, strict=True):
-                fields.append(
-                    pa.field(step.signal_column(signal_field.name), column.type, metadata=signal_field.metadata)
-                )
-                arrays.append(column)
-            width_after.append(len(fields))
-        full = pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields, metadata=batch.schema.metadata))
+            arrays[batch.schema.get_field_index(text_column)] = new_text
+        for signals in signal_batches:
+            arrays.extend(signals.columns)
+        full = pa.RecordBatch.from_arrays(arrays, schema=self._output_schema(batch.schema, text_column, signal_batches))
+        width_after = self._width_after
         steps_at = dropped_step.to_numpy()
         rules_at = dropped_rule.to_numpy()
         rejected: list[pa.RecordBatch | None] = []
