@@ -286,7 +286,7 @@ def main() -> None:
     # The machine's speed drifts over minutes: datatrove and Thresher are timed on the same part of
     # the sample in turn, round after round, and the ratio of each round is taken.
     rounds = max(1, args.rounds)
-    ratios, dt_rates = [], []
+    ratios, dt_rates, dt_total, th_total = [], [], [], []
     print(f"side by side on {note}, in {rounds} interleaved parts:")
     for r in range(rounds):
         part = sample.take(list(range(r, sample.num_rows, rounds)))
@@ -296,6 +296,8 @@ def main() -> None:
         ours_part = (before + time_thresher(part, repeats=5)) / 2
         ratios.append(theirs / ours_part)
         dt_rates.append(part.num_rows / theirs)
+        dt_total.append(theirs)
+        th_total.append(ours_part)
         print(
             f"  part {r + 1}: {part.num_rows} docs, datatrove {part.num_rows / theirs:6.1f} docs/s, "
             f"thresher {part.num_rows / ours_part:7.0f} docs/s: {theirs / ours_part:5.0f}x"
@@ -303,7 +305,7 @@ def main() -> None:
     print(
         f"datatrove: {statistics.median(dt_rates):10.1f} docs/s (median of parts); "
         f"ratio (docs/s, same documents): median {statistics.median(ratios):.0f}x "
-        f"(parts: {', '.join(f'{x:.0f}x' for x in ratios)})"
+        f"(parts: {', '.join(f'{x:.0f}x' for x in ratios)}); all parts together {sum(dt_total) / sum(th_total):.0f}x"
     )
 
 

@@ -8,7 +8,7 @@
 //! its length rules over Unicode words without punctuation), a combined symbol ratio, their own
 //! bullet and ellipsis marks, and (dolma) the median word length.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::column::TextColumn;
 use crate::parallel::map_rows_with;
@@ -23,12 +23,15 @@ pub struct GopherQualityConfig {
     pub profile: Profile,
     pub splitter: WordSplitter,
     pub stop_words: HashSet<String, ahash::RandomState>,
+    /// Each stop word's index (distinct ones are counted in a bit set of these).
+    index: HashMap<String, u32, ahash::RandomState>,
     /// First bytes and longest length of the stop words: most words are ruled out without hashing.
     first_bytes: [bool; 256],
     max_len: usize,
     /// A short list (Gopher's eight) by first byte, compared directly instead of hashed: each
-    /// word as its bytes packed into an integer (words of up to 8 bytes), or its bytes.
-    by_first_byte: Option<Vec<Vec<ShortStopWord>>>,
+    /// word as its bytes packed into an integer (words of up to 8 bytes), or its bytes, with its
+    /// index.
+    by_first_byte: Option<Vec<Vec<(ShortStopWord, u32)>>>,
 }
 
 #[derive(Clone)]
@@ -72,11 +75,18 @@ impl GopherQualityConfig {
             }
         }
         let max_len = set.iter().map(String::len).max().unwrap_or(0);
+        let mut sorted: Vec<&String> = set.iter().collect();
+        sorted.sort();
+        let index: HashMap<String, u32, ahash::RandomState> = sorted
+            .iter()
+            .enumerate()
+            .map(|(i, w)| ((*w).clone(), i as u32))
+            .collect();
         let by_first_byte = (set.len() <= SHORT_LIST).then(|| {
             let mut lists = vec![Vec::new(); 256];
-            for w in &set {
+            for (w, &i) in &index {
                 if let Some(&b) = w.as_bytes().first() {
-                    lists[b as usize].push(ShortStopWord::new(w));
+                    lists[b as usize].push((ShortStopWord::new(w), i));
                 }
             }
             lists
@@ -85,6 +95,7 @@ impl GopherQualityConfig {
             profile,
             splitter,
             stop_words: set,
+            index,
             first_bytes,
             max_len,
             by_first_byte,
@@ -98,24 +109,27 @@ impl GopherQualityConfig {
                 .is_some_and(|&b| self.first_bytes[b as usize] || b >= 0x80)
     }
 
-    /// Whether `w` is a stop word; `packed` is its bytes as [`ShortStopWord::Packed`] holds them
-    /// when it has at most 8.
-    fn is_stop_word(&self, w: &str, packed: Option<u64>) -> bool {
+    /// The index of `w` among the stop words, if it is one; `packed` is its bytes as
+    /// [`ShortStopWord::Packed`] holds them when it has at most 8.
+    fn stop_word_index(&self, w: &str, packed: Option<u64>) -> Option<u32> {
         if !self.may_be_stop_word(w) {
-            return false;
+            return None;
         }
         match &self.by_first_byte {
-            Some(lists) => lists[w.as_bytes()[0] as usize].iter().any(|s| match s {
-                ShortStopWord::Packed(len, bytes) => {
-                    *len == w.len()
-                        && packed.map_or_else(
-                            || w.as_bytes() == &bytes.to_le_bytes()[..*len],
-                            |p| p == *bytes,
-                        )
-                }
-                ShortStopWord::Long(bytes) => **bytes == *w.as_bytes(),
-            }),
-            None => self.stop_words.contains(w),
+            Some(lists) => lists[w.as_bytes()[0] as usize]
+                .iter()
+                .find(|(s, _)| match s {
+                    ShortStopWord::Packed(len, bytes) => {
+                        *len == w.len()
+                            && packed.map_or_else(
+                                || w.as_bytes() == &bytes.to_le_bytes()[..*len],
+                                |p| p == *bytes,
+                            )
+                    }
+                    ShortStopWord::Long(bytes) => **bytes == *w.as_bytes(),
+                })
+                .map(|&(_, i)| i),
+            None => self.index.get(w).copied(),
         }
     }
 }
@@ -280,7 +294,9 @@ impl WordPass {
             stop_word_occurrences: 0,
             distinct_stop_words: 0,
         };
-        let mut distinct: Vec<&str> = Vec::new();
+        // Distinct stop words: one bit per stop word index (the first 64 in a register).
+        let mut seen_low = 0u64;
+        let mut seen_high: Vec<u64> = Vec::new();
         for &w in words {
             let (counts, has_letter, chars, packed) = match ascii_word_classes(text.as_bytes(), w) {
                 Some((counts, has_letter, packed)) => (counts, has_letter, w.len(), packed),
@@ -295,14 +311,24 @@ impl WordPass {
             pass.content += usize::from(counts);
             pass.content_chars += chars * usize::from(counts);
             pass.alpha += usize::from(has_letter);
-            if config.is_stop_word(w, packed) {
+            if let Some(i) = config.stop_word_index(w, packed) {
                 pass.stop_word_occurrences += 1;
-                if !distinct.contains(&w) {
-                    distinct.push(w);
+                if i < 64 {
+                    seen_low |= 1 << i;
+                } else {
+                    let (word, bit) = ((i / 64) as usize - 1, i % 64);
+                    if seen_high.len() <= word {
+                        seen_high.resize(word + 1, 0);
+                    }
+                    seen_high[word] |= 1 << bit;
                 }
             }
         }
-        pass.distinct_stop_words = distinct.len();
+        pass.distinct_stop_words = seen_low.count_ones() as usize
+            + seen_high
+                .iter()
+                .map(|b| b.count_ones() as usize)
+                .sum::<usize>();
         pass
     }
 }
@@ -463,6 +489,30 @@ mod tests {
             let classes = ascii_word_classes(text.as_bytes(), w).map(|(a, b, _)| (a, b));
             prop_assert_eq!(classes, Some(expected), "{:?}", w);
         }
+    }
+
+    #[test]
+    fn distinct_stop_words_of_a_long_list() {
+        // 100 stop words (hashed, not the short list): indices past 64 are counted too.
+        let list: Vec<String> = (0..100)
+            .map(|i| format!("w{i:02}"))
+            .chain(["é".into()])
+            .collect();
+        for profile in [Profile::Datatrove, Profile::Fineweb2024] {
+            let config = GopherQualityConfig::new(profile, WordSplitter::Whitespace, list.clone());
+            let m = measure_text("w05 w70 w70 w99 é é x w100", &config);
+            let expected = if profile == Profile::Datatrove { 4 } else { 6 };
+            assert_eq!(m.stop_words, expected, "{profile:?}");
+        }
+        let short = GopherQualityConfig::new(
+            Profile::Datatrove,
+            WordSplitter::Whitespace,
+            ["the", "and", "über"].map(String::from),
+        );
+        assert_eq!(
+            measure_text("the über and the über x", &short).stop_words,
+            3
+        );
     }
 
     #[test]
