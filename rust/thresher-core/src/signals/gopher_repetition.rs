@@ -275,28 +275,22 @@ impl WindowIds {
     }
 }
 
-/// Which word windows can be part of a repetition: `multi[n][i]` says the n-gram starting at `i`
-/// occurs at least twice in the document (n = 2..=5). An n-gram can only repeat if both (n-1)-grams
-/// inside it do, so each size is counted only where the next smaller one repeats at `i` and `i + 1`;
-/// most of a typical document is never hashed past 2-grams.
+/// Which word windows can be part of a repetition: `repeated[n - 2]` lists, in order, the windows
+/// whose n-gram occurs at least twice in the document (n = 2..=5). An n-gram can only repeat if both
+/// (n-1)-grams inside it do, so size n counts only the windows `i` where the (n-1)-grams at `i` and
+/// `i + 1` repeat: consecutive entries of the previous list. Past 2-grams only those windows are
+/// visited, a small part of most documents.
 #[derive(Default)]
 struct Repeats {
-    /// Per size 2..=5 (index n - 2): does the n-gram starting at each word occur twice or more?
-    multi: [Vec<bool>; 4],
-    /// Per size 2..=5: how many windows are marked in `multi`.
-    repeated_windows: [usize; 4],
+    /// Per size 2..=5 (index n - 2): the windows whose n-gram occurs twice or more, in order.
+    repeated: [Vec<u32>; 4],
+    /// Does the 5-gram at each window repeat? (the duplicated-n-gram scans look it up)
+    multi5: Vec<bool>,
     /// Per size 2..=4: the most frequent n-gram as (count, first position).
     top: [Option<(u32, u32)>; 3],
-    /// Scratch: the entry of each window (`NOT_COUNTED` where it cannot repeat).
+    /// Scratch: the entry of each counted window, and the windows counted.
     class: Vec<u32>,
-}
-
-const NOT_COUNTED: u32 = u32::MAX;
-
-/// Windows of size `n` that may repeat given which windows of size `n - 1` repeat (`prev`).
-#[inline]
-fn may_repeat(prev: Option<&[bool]>, i: usize) -> bool {
-    prev.is_none_or(|p| p[i] && p[i + 1])
+    counted: Vec<u32>,
 }
 
 fn find_repeats(w: &WordWindows, table: &mut WindowIds, longest_ties: bool, out: &mut Repeats) {
@@ -304,36 +298,56 @@ fn find_repeats(w: &WordWindows, table: &mut WindowIds, longest_ties: bool, out:
     out.top = [None; 3];
     for n in 2..=5usize {
         let windows = (total + 1).saturating_sub(n);
-        let (done, rest) = out.multi.split_at_mut(n - 2);
-        let multi = &mut rest[0];
-        let prev: Option<&[bool]> = done.last().map(|v| &v[..]);
-        let candidates = if n == 2 {
-            windows
-        } else {
-            out.repeated_windows[n - 3]
-        };
-        table.reset(candidates);
+        let (done, rest) = out.repeated.split_at_mut(n - 2);
+        let repeated = &mut rest[0];
+        repeated.clear();
         let class = &mut out.class;
         class.clear();
-        if candidates > 0 {
-            class.extend((0..windows).map(|i| {
-                if may_repeat(prev, i) {
-                    table.count(w.key(i, n), i as u32)
-                } else {
-                    NOT_COUNTED
-                }
-            }));
+        let counts = if n == 2 {
+            // Every window.
+            table.reset(windows);
+            class.extend((0..windows).map(|i| table.count(w.key(i, n), i as u32)));
+            let counts = &table.counts;
+            repeated.extend(
+                (0u32..)
+                    .zip(class.iter())
+                    .filter(|&(_, &id)| counts[id as usize] >= 2)
+                    .map(|(i, _)| i),
+            );
+            counts
         } else {
-            class.resize(windows, NOT_COUNTED);
+            // Windows whose two inner (n-1)-grams repeat: neighbours in the previous list.
+            let prev = &done[n - 3];
+            let counted = &mut out.counted;
+            counted.clear();
+            counted.extend(
+                prev.windows(2)
+                    .filter(|pair| pair[1] == pair[0] + 1 && (pair[0] as usize) < windows)
+                    .map(|pair| pair[0]),
+            );
+            table.reset(counted.len());
+            class.extend(
+                counted
+                    .iter()
+                    .map(|&i| table.count(w.key(i as usize, n), i)),
+            );
+            let counts = &table.counts;
+            repeated.extend(
+                counted
+                    .iter()
+                    .zip(class.iter())
+                    .filter(|&(_, &id)| counts[id as usize] >= 2)
+                    .map(|(&i, _)| i),
+            );
+            counts
+        };
+        if n == 5 {
+            out.multi5.clear();
+            out.multi5.resize(windows, false);
+            for &i in repeated.iter() {
+                out.multi5[i as usize] = true;
+            }
         }
-        let counts = &table.counts;
-        multi.clear();
-        multi.extend(
-            class
-                .iter()
-                .map(|&id| counts.get(id as usize).is_some_and(|&c| c >= 2)),
-        );
-        out.repeated_windows[n - 2] = multi.iter().filter(|&&m| m).count();
         if n > 4 || windows == 0 {
             continue;
         }
@@ -386,20 +400,20 @@ fn top_ngram_chars(w: &WordWindows, repeats: &Repeats, n: usize, word_chars_only
 
 /// datatrove `find_all_duplicate`: characters of repeated n-grams, scanning left to right and jumping
 /// past each repeat so overlapping repeats are not counted twice. Only windows whose first and last
-/// 5-grams both repeat can repeat: the scan visits those (`starts5`, the windows whose 5-gram
-/// repeats, in order) and passes over the others, which it would only have stepped across.
+/// 5-grams both repeat can repeat: the scan visits those (the windows whose 5-gram repeats, in
+/// order) and passes over the others, which it would only have stepped across.
 fn dup_ngram_chars_greedy(
     w: &WordWindows,
     repeats: &Repeats,
-    starts5: &[u32],
     n: usize,
     seen: &mut KeyIds,
 ) -> usize {
     let total = w.len();
+    let starts5 = &repeats.repeated[3];
     if total < n || starts5.is_empty() {
         return 0;
     }
-    let multi5 = &repeats.multi[3];
+    let multi5 = &repeats.multi5;
     seen.reset(starts5.len());
     let mut repeated = 0;
     let mut idx = 0;
@@ -479,8 +493,6 @@ pub struct RepetitionScratch {
     window_ids: WindowIds,
     windows: WordWindows,
     repeats: Repeats,
-    /// Windows whose 5-gram repeats.
-    starts5: Vec<u32>,
     /// Paragraph and line slices (kept empty between documents, only their capacity reused).
     pieces: Vec<&'static str>,
     lines: Vec<&'static str>,
@@ -583,21 +595,11 @@ pub fn measure_words(
             _ => ratio(top_ngram_chars(windows, repeats, n, false), chars),
         };
     }
-    let starts5 = &mut scratch.starts5;
-    starts5.clear();
-    starts5.extend(
-        (0u32..)
-            .zip(&repeats.multi[3])
-            .filter_map(|(i, &m)| m.then_some(i)),
-    );
     for (k, &n) in DUP_NGRAMS.iter().enumerate() {
         out.dup_ngram_char_frac[k] = match profile {
             Profile::Dclm => ratio(dup_ngram_chars_covered(windows, n), word_chars),
             Profile::Dolma => dup_ngram_fraction_all(windows, n),
-            _ => ratio(
-                dup_ngram_chars_greedy(windows, repeats, starts5, n, table),
-                chars,
-            ),
+            _ => ratio(dup_ngram_chars_greedy(windows, repeats, n, table), chars),
         };
     }
     out
