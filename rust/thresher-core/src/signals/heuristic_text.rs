@@ -52,6 +52,40 @@ static MAY_START_LINE_BREAK: [bool; 256] = {
     table
 };
 
+/// The first byte at or after `from` that may start a line boundary (or `bytes.len()`).
+#[inline]
+fn next_may_start_line_break(bytes: &[u8], mut from: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    while from + 16 <= bytes.len() {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86_64 baseline; the load reads bytes[from..from + 16].
+        let mask = unsafe {
+            let v = _mm_loadu_si128(bytes.as_ptr().add(from).cast());
+            // `x in [lo, lo + len)` as one signed comparison: shift the range to start at -128.
+            let in_range = |lo: u8, len: u8| {
+                let shifted = _mm_add_epi8(v, _mm_set1_epi8(0x80u8.wrapping_sub(lo) as i8));
+                _mm_cmplt_epi8(shifted, _mm_set1_epi8(0x80u8.wrapping_add(len) as i8))
+            };
+            let hits = _mm_or_si128(
+                _mm_or_si128(in_range(b'\n', 4), in_range(0x1c, 3)),
+                _mm_or_si128(
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(0xC2u8 as i8)),
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(0xE2u8 as i8)),
+                ),
+            );
+            _mm_movemask_epi8(hits) as u32
+        };
+        if mask != 0 {
+            return from + mask.trailing_zeros() as usize;
+        }
+        from += 16;
+    }
+    while from < bytes.len() && !MAY_START_LINE_BREAK[bytes[from] as usize] {
+        from += 1;
+    }
+    from
+}
+
 /// Python's `str.splitlines()`: every Unicode line boundary, `\r\n` as one, no trailing empty line.
 pub fn py_splitlines(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
@@ -59,10 +93,8 @@ pub fn py_splitlines(text: &str) -> Vec<&str> {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        // Skip bytes that cannot start a line boundary with one table lookup each.
-        while i < bytes.len() && !MAY_START_LINE_BREAK[bytes[i] as usize] {
-            i += 1;
-        }
+        // Skip bytes that cannot start a line boundary, 16 at a time where there are 16.
+        i = next_may_start_line_break(bytes, i);
         if i == bytes.len() {
             break;
         }
