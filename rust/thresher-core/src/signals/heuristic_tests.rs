@@ -330,7 +330,11 @@ proptest! {
 
     #[test]
     fn word_count_and_longest_match_whitespace_split(
-        text in prop_oneof![r"(?s).{0,200}", r"([a-z]{1,40}|[ \t\n\x0b\x1c]{1,3}){0,30}"],
+        text in prop_oneof![
+            r"(?s).{0,200}",
+            r"([a-z]{1,40}|[ \t\n\x0b\x1c]{1,3}){0,30}",
+            r"([a-z]{1,20}|[ \t\n]|\u{a0}|\u{2003}|\u{3000}|\u{1680}|\u{85}|\u{2028}|é|“|”|’|—|\u{2027}|日){0,60}",
+        ],
     ) {
         let words: Vec<&str> = text
             .split(crate::text::english::is_py_space)

@@ -487,24 +487,62 @@ pub fn count_words_and_longest(s: &str) -> (usize, usize) {
 /// Number of whitespace-separated words (`len(s.split())`).
 pub fn count_words(s: &str) -> usize {
     let bytes = s.as_bytes();
-    if !bytes.is_ascii() {
-        return count_words_and_longest(s).0;
-    }
     // A word starts at each non-whitespace byte after whitespace (or at the start): 16 at a time.
+    // Whitespace is ASCII or one of the characters whose first byte is C2, E1, E2 or E3; those
+    // bytes are looked at one by one (most non-ASCII bytes are letters or curly quotes).
     let mut words = 0;
     let mut after_space = true;
-    let mut blocks = bytes.chunks_exact(16);
-    for block in &mut blocks {
-        let space = classify16(block.try_into().expect("16 bytes")).space;
+    // Bytes of a whitespace character begun in the previous block.
+    let mut carry = 0usize;
+    let mut at = 0;
+    while at + 16 <= bytes.len() {
+        let m = classify16(bytes[at..at + 16].try_into().expect("16 bytes"));
+        let mut space = m.space | ((1u32 << carry.min(16)) - 1);
+        carry = carry.saturating_sub(16);
+        let mut high = m.high & !space;
+        while high != 0 {
+            let k = high.trailing_zeros() as usize;
+            high &= high - 1;
+            if !matches!(bytes[at + k], 0xC2 | 0xE1 | 0xE2 | 0xE3) {
+                continue;
+            }
+            let c = s[at + k..].chars().next().expect("char boundary");
+            if is_py_space(c) {
+                let end = k + c.len_utf8();
+                space |= ((1u32 << end.min(16)) - 1) & !((1u32 << k) - 1);
+                carry = end.saturating_sub(16);
+                high &= !space;
+            }
+        }
         let word = !space & 0xFFFF;
         let starts = word & !((word << 1) | u32::from(!after_space));
         words += starts.count_ones() as usize;
         after_space = space & 0x8000 != 0;
+        at += 16;
     }
-    for &b in blocks.remainder() {
-        let space = byte_space_class(b) == Some(true);
-        words += usize::from(after_space && !space);
-        after_space = space;
+    let mut i = at;
+    while i < bytes.len() {
+        let width = if i < at + carry {
+            after_space = true;
+            i += 1;
+            continue;
+        } else {
+            match byte_space_class(bytes[i]) {
+                Some(space) => {
+                    words += usize::from(after_space && !space);
+                    after_space = space;
+                    1
+                }
+                None => {
+                    let c = s[i..].chars().next().expect("char boundary");
+                    let space = is_py_space(c);
+                    words += usize::from(after_space && !space);
+                    after_space = space;
+                    c.len_utf8()
+                }
+            }
+        };
+        i += width;
     }
     words
 }
