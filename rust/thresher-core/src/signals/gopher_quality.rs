@@ -32,6 +32,58 @@ pub struct GopherQualityConfig {
     /// word as its bytes packed into an integer (words of up to 8 bytes), or its bytes, with its
     /// index.
     by_first_byte: Option<Vec<Vec<(ShortStopWord, u32)>>>,
+    /// The short list's words of up to 8 bytes in a collision-free table keyed by their packed
+    /// bytes: one multiply and one comparison tell whether a short ASCII word is one of them.
+    packed_table: Option<PackedTable>,
+}
+
+/// A table of packed words (bytes little-endian, zero-padded, at most 8) without collisions:
+/// slot `(packed * multiplier) >> shift` holds (packed, length, index + 1), index 0 where empty.
+/// The length is kept because a word may hold NUL bytes ("th\0" packs as "th" does).
+struct PackedTable {
+    multiplier: u64,
+    shift: u32,
+    slots: Vec<(u64, u32, u32)>,
+}
+
+impl PackedTable {
+    /// A table for `words` ((packed, length, index), distinct), if a multiplier without
+    /// collisions is found among the first thousand tried.
+    fn build(words: &[(u64, u32, u32)]) -> Option<Self> {
+        let bits = ((words.len().max(1) * 4)
+            .next_power_of_two()
+            .trailing_zeros())
+        .max(4);
+        let shift = 64 - bits;
+        let mut multiplier = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..1000 {
+            let mut slots = vec![(0u64, 0u32, 0u32); 1 << bits];
+            let fits = words.iter().all(|&(packed, len, index)| {
+                let slot = &mut slots[(packed.wrapping_mul(multiplier) >> shift) as usize];
+                let free = slot.2 == 0;
+                *slot = (packed, len, index + 1);
+                free
+            });
+            if fits {
+                return Some(Self {
+                    multiplier,
+                    shift,
+                    slots,
+                });
+            }
+            // The next odd multiplier of a splitmix64 sequence.
+            multiplier = multiplier.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            multiplier = (multiplier ^ (multiplier >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9) | 1;
+        }
+        None
+    }
+
+    #[inline]
+    fn index_of(&self, packed: u64, len: usize) -> Option<u32> {
+        let (key, key_len, index) =
+            self.slots[(packed.wrapping_mul(self.multiplier) >> self.shift) as usize];
+        (index != 0 && key == packed && key_len as usize == len).then(|| index - 1)
+    }
 }
 
 #[derive(Clone)]
@@ -91,6 +143,18 @@ impl GopherQualityConfig {
             }
             lists
         });
+        let packed_table = by_first_byte.as_ref().and_then(|_| {
+            let packed: Vec<(u64, u32, u32)> = index
+                .iter()
+                .filter(|(w, _)| !w.is_empty() && w.len() <= 8)
+                .map(|(w, &i)| {
+                    let mut buf = [0u8; 8];
+                    buf[..w.len()].copy_from_slice(w.as_bytes());
+                    (u64::from_le_bytes(buf), w.len() as u32, i)
+                })
+                .collect();
+            PackedTable::build(&packed)
+        });
         Self {
             profile,
             splitter,
@@ -99,6 +163,7 @@ impl GopherQualityConfig {
             first_bytes,
             max_len,
             by_first_byte,
+            packed_table,
         }
     }
 
@@ -219,6 +284,16 @@ struct WordPass {
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
+/// `LOW_BYTES[n]`: the low `n` bytes of a word set.
+const LOW_BYTES: [u64; 9] = {
+    let mut masks = [0u64; 9];
+    let mut n = 1;
+    while n <= 8 {
+        masks[n] = u64::MAX >> (64 - 8 * n);
+        n += 1;
+    }
+    masks
+};
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// Whether some byte of `x` (every byte below 0x80) lies strictly between `m` and `n`
@@ -297,7 +372,28 @@ impl WordPass {
         // Distinct stop words: one bit per stop word index (the first 64 in a register).
         let mut seen_low = 0u64;
         let mut seen_high: Vec<u64> = Vec::new();
+        let bytes = text.as_bytes();
+        let base = bytes.as_ptr() as usize;
         for &w in words {
+            // Most words: ASCII, at most 8 bytes, read with one load; stop words looked up in the
+            // packed table. Others take the general path below.
+            let len = w.len();
+            let off = (w.as_ptr() as usize).wrapping_sub(base);
+            if let (Some(table), true) = (&config.packed_table, (1..=8).contains(&len)) {
+                if let Some(eight) = bytes.get(off..off.wrapping_add(8)) {
+                    let x = u64::from_le_bytes(eight.try_into().expect("8 bytes")) & LOW_BYTES[len];
+                    if let Some((alnum, alpha)) = classes_of(x) {
+                        pass.content += usize::from(alnum);
+                        pass.content_chars += len * usize::from(alnum);
+                        pass.alpha += usize::from(alpha);
+                        if let Some(i) = table.index_of(x, len) {
+                            pass.stop_word_occurrences += 1;
+                            seen_low |= 1 << i; // short lists have fewer than 64 words
+                        }
+                        continue;
+                    }
+                }
+            }
             let (counts, has_letter, chars, packed) = match ascii_word_classes(text.as_bytes(), w) {
                 Some((counts, has_letter, packed)) => (counts, has_letter, w.len(), packed),
                 None => (
