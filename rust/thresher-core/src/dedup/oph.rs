@@ -188,38 +188,44 @@ fn fill_minima_scalar(shingles: &[u64], key: u64, bins: usize, out: &mut [u64]) 
     }
 }
 
-/// Eight shingles mixed and placed at a time in vector registers (the three 64-bit multiplies of
-/// the mixer and the slot's 32-bit product), then eight scalar min-updates: the same values as
-/// [`fill_minima_scalar`].
+/// Shingles mixed and placed eight at a time in vector registers (the three 64-bit multiplies of
+/// the mixer and the slot's 32-bit product), a block of 64 into two small arrays, then the
+/// block's 64 scalar min-updates: the same values as [`fill_minima_scalar`]. Keeping the two
+/// phases apart matters more than the vector arithmetic: with the lanes extracted and stored
+/// into `out` one by one, the loads of `out` sit among pending stores of unknown address, and
+/// the run took 3-5x as long (2.0 ms against 9.8 ms for 2.5 M shingles).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq")]
 unsafe fn fill_minima_avx512(shingles: &[u64], key: u64, bins: usize, out: &mut [u64]) {
     use std::arch::x86_64::*;
+    const BLOCK: usize = 64;
     let keyv = _mm512_set1_epi64(key as i64);
     let m1 = _mm512_set1_epi64(0xbf58_476d_1ce4_e5b9_u64 as i64);
     let m2 = _mm512_set1_epi64(0x94d0_49bb_1331_11eb_u64 as i64);
     let binsv = _mm512_set1_epi64(bins as i64);
-    let (mut h, mut slots) = ([0u64; 8], [0u64; 8]);
-    let mut chunks = shingles.chunks_exact(8);
-    for c in &mut chunks {
-        // SAFETY: c holds 8 u64 (unaligned load).
-        let x = unsafe { _mm512_loadu_si512(c.as_ptr().cast()) };
-        let mut z = _mm512_add_epi64(x, keyv);
-        z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64::<30>(z)), m1);
-        z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64::<27>(z)), m2);
-        z = _mm512_xor_si512(z, _mm512_srli_epi64::<31>(z));
-        let slot = _mm512_srli_epi64::<32>(_mm512_mul_epu32(_mm512_srli_epi64::<32>(z), binsv));
-        // SAFETY: both arrays hold 8 u64.
-        unsafe {
-            _mm512_storeu_si512(h.as_mut_ptr().cast(), z);
-            _mm512_storeu_si512(slots.as_mut_ptr().cast(), slot);
+    let (mut h, mut slots) = ([0u64; BLOCK], [0u64; BLOCK]);
+    let mut blocks = shingles.chunks_exact(BLOCK);
+    for block in &mut blocks {
+        for (j, c) in block.chunks_exact(8).enumerate() {
+            // SAFETY: c holds 8 u64 (unaligned load); h and slots hold BLOCK = 8 x 8 u64.
+            unsafe {
+                let x = _mm512_loadu_si512(c.as_ptr().cast());
+                let mut z = _mm512_add_epi64(x, keyv);
+                z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64::<30>(z)), m1);
+                z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64::<27>(z)), m2);
+                z = _mm512_xor_si512(z, _mm512_srli_epi64::<31>(z));
+                let slot =
+                    _mm512_srli_epi64::<32>(_mm512_mul_epu32(_mm512_srli_epi64::<32>(z), binsv));
+                _mm512_storeu_si512(h.as_mut_ptr().add(8 * j).cast(), z);
+                _mm512_storeu_si512(slots.as_mut_ptr().add(8 * j).cast(), slot);
+            }
         }
-        for i in 0..8 {
-            let slot = &mut out[slots[i] as usize];
-            *slot = (*slot).min(h[i]);
+        for (&slot, &h) in slots.iter().zip(&h) {
+            let slot = &mut out[slot as usize];
+            *slot = (*slot).min(h);
         }
     }
-    fill_minima_scalar(chunks.remainder(), key, bins, out);
+    fill_minima_scalar(blocks.remainder(), key, bins, out);
 }
 
 #[cfg(test)]
@@ -343,7 +349,8 @@ mod tests {
     fn vector_and_scalar_paths_agree() {
         let mut rng = Rng(11);
         for bins in [1, 7, 112, 1000] {
-            for n in [1, 7, 8, 9, 100, 3001] {
+            // Around the 8-lane vectors and the 64-shingle blocks of the vector path.
+            for n in [1, 7, 8, 9, 63, 64, 65, 100, 128, 3001] {
                 let set: Vec<u64> = (0..n).map(|_| rng.next() >> (rng.next() % 64)).collect();
                 let sketch = OnePermutation::new(bins, n as u32);
                 let expected = signature(&sketch.clone().scalar_only(), &set);
