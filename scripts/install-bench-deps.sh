@@ -4,10 +4,12 @@
 # and the benchmarks compare against these peers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python - <<'PY' > "${TMPDIR:-/tmp}/thresher-bench-requirements.txt"
+requirements=$(mktemp)
+trap 'rm -f "$requirements"' EXIT
+python - > "$requirements" <<'PY'
 import tomllib
 
 with open("pyproject.toml", "rb") as f:
     print("\n".join(tomllib.load(f)["project"]["optional-dependencies"]["bench"]))
 PY
-pip install --quiet -r "${TMPDIR:-/tmp}/thresher-bench-requirements.txt"
+pip install --quiet -r "$requirements"

@@ -203,11 +203,11 @@ unsafe fn fill_minima_avx512(shingles: &[u64], key: u64, bins: usize, out: &mut 
     let m1 = _mm512_set1_epi64(0xbf58_476d_1ce4_e5b9_u64 as i64);
     let m2 = _mm512_set1_epi64(0x94d0_49bb_1331_11eb_u64 as i64);
     let binsv = _mm512_set1_epi64(bins as i64);
-    let (mut h, mut slots) = ([0u64; BLOCK], [0u64; BLOCK]);
+    let (mut mixed, mut slots) = ([0u64; BLOCK], [0u64; BLOCK]);
     let mut blocks = shingles.chunks_exact(BLOCK);
     for block in &mut blocks {
         for (j, c) in block.chunks_exact(8).enumerate() {
-            // SAFETY: c holds 8 u64 (unaligned load); h and slots hold BLOCK = 8 x 8 u64.
+            // SAFETY: c holds 8 u64 (unaligned load); mixed and slots hold BLOCK = 8 x 8 u64.
             unsafe {
                 let x = _mm512_loadu_si512(c.as_ptr().cast());
                 let mut z = _mm512_add_epi64(x, keyv);
@@ -216,11 +216,11 @@ unsafe fn fill_minima_avx512(shingles: &[u64], key: u64, bins: usize, out: &mut 
                 z = _mm512_xor_si512(z, _mm512_srli_epi64::<31>(z));
                 let slot =
                     _mm512_srli_epi64::<32>(_mm512_mul_epu32(_mm512_srli_epi64::<32>(z), binsv));
-                _mm512_storeu_si512(h.as_mut_ptr().add(8 * j).cast(), z);
+                _mm512_storeu_si512(mixed.as_mut_ptr().add(8 * j).cast(), z);
                 _mm512_storeu_si512(slots.as_mut_ptr().add(8 * j).cast(), slot);
             }
         }
-        for (&slot, &h) in slots.iter().zip(&h) {
+        for (&slot, &h) in slots.iter().zip(&mixed) {
             let slot = &mut out[slot as usize];
             *slot = (*slot).min(h);
         }
